@@ -1,0 +1,3 @@
+"""cnn: convolutional networks in JAX/Flax."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,68 @@
+"""Config files and command-line overrides.
+
+Overrides (`--config.optimizer.learning_rate=0.05`) are checked against the config file
+before any work starts, so a misspelled key fails at once, naming the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import os
+from collections.abc import Sequence
+
+import ml_collections
+
+
+class ConfigError(ValueError):
+    """A config file or an override is wrong; the message names the key or file and the fix."""
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+    """Loads `path[:arg]`, calling the file's `get_config(arg)` (or `get_config()` without arg)."""
+    path, _, arg = spec.partition(":")
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file {path!r} not found")
+    module_spec = importlib.util.spec_from_file_location("_cnn_config", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ConfigError(f"config file {path!r} defines no get_config()")
+    return module.get_config(arg) if arg else module.get_config()
+
+
+def flat_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
+    """Every dotted key path of `config`, nested dicts included."""
+    keys = []
+    for name, value in config.items():
+        key = prefix + name
+        keys.append(key)
+        if isinstance(value, ml_collections.ConfigDict):
+            keys.extend(flat_keys(value, key + "."))
+    return keys
+
+
+def _config_spec(argv: Sequence[str], flag: str) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg.startswith(f"--{flag}="):
+            return arg.split("=", 1)[1]
+        if arg == f"--{flag}" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def check_overrides(argv: Sequence[str], flag: str = "config") -> None:
+    """Raises ConfigError for any `--<flag>.key` in `argv` that the config file does not define."""
+    overrides = [a[len(flag) + 3 :].split("=", 1)[0] for a in argv if a.startswith(f"--{flag}.")]
+    spec = _config_spec(argv, flag)
+    if not overrides or spec is None:
+        return
+    keys = flat_keys(load_config(spec))
+    for key in overrides:
+        if key not in keys:
+            close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(
+                f"unknown config key '{key}' (--{flag}.{key}) for {spec}: {hint}"
+                f"valid keys are {', '.join(keys)}"
+            )

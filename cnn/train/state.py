@@ -1,0 +1,29 @@
+"""The train state: parameters, BatchNorm statistics and optimizer state, as one pytree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training import train_state
+
+
+class TrainState(train_state.TrainState):
+    # Running statistics of BatchNorm layers; empty for models without them.
+    batch_stats: Any = None
+
+
+def create_train_state(
+    model: nn.Module, tx: optax.GradientTransformation, key: jax.Array, input_shape: tuple[int, ...]
+) -> TrainState:
+    """Initialises `model` on a dummy batch of `input_shape` (H, W, C) and wraps it with `tx`."""
+    variables = model.init(key, jnp.zeros((1, *input_shape), jnp.float32), train=False)
+    return TrainState.create(
+        apply_fn=model.apply,
+        params=variables["params"],
+        batch_stats=variables.get("batch_stats", {}),
+        tx=tx,
+    )
