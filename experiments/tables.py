@@ -1,0 +1,55 @@
+r"""Regenerates the tables of README.md from the code, so no number in them is typed by hand.
+
+    python experiments/tables.py          # prints the tables
+    python experiments/tables.py --write  # rewrites them in README.md
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+import jax
+import jax.numpy as jnp
+
+import cnn.models
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+# Input each model is built for in the table: (height, width, channels), classes.
+MODEL_INPUTS = {"lenet5": ((28, 28, 1), 10)}
+
+
+def param_count(name: str) -> int:
+    shape, classes = MODEL_INPUTS[name]
+    model = cnn.models.create(name, num_classes=classes)
+    variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, *shape)))
+    return sum(x.size for x in jax.tree.leaves(variables["params"]))
+
+
+def models_table() -> str:
+    rows = ["| model | input | classes | parameters |", "| --- | --- | --- | ---: |"]
+    for name in cnn.models.names():
+        shape, classes = MODEL_INPUTS[name]
+        rows.append(f"| `{name}` | {'×'.join(map(str, shape))} | {classes} | {param_count(name):,} |")
+    return "\n".join(rows)
+
+
+TABLES = {"models": models_table}
+
+
+def render(text: str) -> str:
+    """`text` with every `<!-- table:NAME -->...<!-- /table -->` block regenerated."""
+    def fill(match: re.Match) -> str:
+        return f"<!-- table:{match[1]} -->\n{TABLES[match[1]]()}\n<!-- /table -->"
+    return re.sub(r"<!-- table:(\w+) -->.*?<!-- /table -->", fill, text, flags=re.S)
+
+
+if __name__ == "__main__":
+    with open(README) as f:
+        current = f.read()
+    if "--write" in sys.argv[1:]:
+        with open(README, "w") as f:
+            f.write(render(current))
+    else:
+        print("\n\n".join(table() for table in TABLES.values()))

@@ -1,0 +1,34 @@
+"""Shared fixtures: a tiny Fashion-MNIST-shaped IDX dataset written by the tests themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnn.data import write_idx
+
+
+def _write_tiny_fashion_mnist(folder, n_train: int = 96, n_test: int = 50, seed: int = 0, gz: bool = True) -> None:
+    """Writes the four IDX files of a learnable 28×28 set: each class is a bright bar at its own row band."""
+    rng = np.random.default_rng(seed)
+    suffix = ".gz" if gz else ""
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
+        write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
+
+
+@pytest.fixture
+def write_tiny_fashion_mnist():
+    return _write_tiny_fashion_mnist
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    _write_tiny_fashion_mnist(folder)
+    return folder
