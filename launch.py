@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from cnn.config import ConfigError, check_overrides
@@ -32,9 +32,17 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"give exactly one mode, one of {', '.join(MODES)}; got {argv[1:]}")
     if _CONFIG.value is None or _WORKDIR.value is None:
         raise app.UsageError("--config and --workdir are required")
-    from cnn.train import train_and_evaluate  # imported here so --help stays fast
+    if not flags.FLAGS["verbosity"].present:
+        # absl logs INFO by default, which buries the progress bar under library chatter; -v 0 restores it.
+        logging.set_verbosity(logging.WARNING)
+    # Imported here so that --help and flag errors stay fast.
+    from cnn.data import DatasetError
+    from cnn.train import train_and_evaluate
 
-    result = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    try:
+        result = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    except (ConfigError, DatasetError) as e:
+        sys.exit(f"error: {e}")
     print(f"test top1 {result['top1']:.4f} top5 {result['top5']:.4f} loss {result['loss']:.4f} "
           f"over {result['count']} images")
 

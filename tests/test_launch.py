@@ -48,6 +48,18 @@ def test_misspelled_override_fails_before_work_with_suggestion(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_bad_config_value_is_a_clean_error(tmp_path, tiny_data_dir):
+    proc = _launch("train", f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}",
+                   f"--config.dataset.data_dir={tiny_data_dir}", "--config.model.name=lenet")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: config.model: unknown model 'lenet'. Did you mean 'lenet5'? Known models: lenet5")
+    proc = _launch("train", f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}",
+                   f"--config.dataset.data_dir={tiny_data_dir}", "--config.batch_size=100")
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        "error: config.batch_size: batch_size 100 exceeds the 96 training examples; lower batch_size")
+
+
 def test_unknown_mode_is_a_usage_error(tmp_path):
     proc = _launch("trian", f"--config={CONFIG}", f"--workdir={tmp_path}")
     assert proc.returncode != 0 and "one of train" in proc.stderr

@@ -18,14 +18,16 @@ import jax
 import ml_collections
 import optax
 
+from cnn.config import ConfigError
+
 SCHEDULES = ("constant", "cosine", "step")
 OPTIMIZERS = ("sgd", "adam")
 
 
-def _unknown(kind: str, name: str, known: tuple[str, ...]) -> ValueError:
+def _unknown(kind: str, name: str, known: tuple[str, ...]) -> ConfigError:
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    return ValueError(f"unknown {kind} {name!r} in config.{kind}.name.{hint} Known: {', '.join(known)}")
+    return ConfigError(f"unknown {kind} {name!r} in config.{kind}.name.{hint} Known: {', '.join(known)}")
 
 
 def build_schedule(
@@ -34,7 +36,7 @@ def build_schedule(
     """Learning rate as a function of the global step."""
     warmup = round(schedule.get("warmup_epochs", 0) * steps_per_epoch)
     if warmup >= total_steps and total_steps > 0 and warmup > 0:
-        raise ValueError(
+        raise ConfigError(
             f"schedule.warmup_epochs spans {warmup} steps but the run has only {total_steps}; shorten the warm-up"
         )
     if schedule.name == "constant":
@@ -44,7 +46,7 @@ def build_schedule(
     elif schedule.name == "step":
         boundaries = [round(e * steps_per_epoch) - warmup for e in schedule.boundaries_epochs]
         if any(b <= 0 for b in boundaries):
-            raise ValueError(
+            raise ConfigError(
                 f"schedule.boundaries_epochs {tuple(schedule.boundaries_epochs)} must all lie after the "
                 f"warm-up ({schedule.get('warmup_epochs', 0)} epochs)"
             )

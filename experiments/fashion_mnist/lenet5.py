@@ -18,6 +18,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.num_train_steps = -1  # > 0 overrides num_epochs
     config.eval_every_steps = -1  # <= 0: at the end of every epoch
     config.log_every_steps = 100
+    config.checkpoint_every_steps = -1  # <= 0: at the end of every epoch
+    config.keep_checkpoints = 3  # the latest N are kept
 
     config.dataset = ml_collections.ConfigDict()
     config.dataset.name = "fashion_mnist"
