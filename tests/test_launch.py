@@ -50,7 +50,8 @@ def test_misspelled_override_fails_before_work_with_suggestion(tmp_path):
 
 def test_bad_config_value_is_a_clean_error(tmp_path, tiny_data_dir):
     proc = _launch("train", f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}",
-                   f"--config.dataset.data_dir={tiny_data_dir}", "--config.model.name=lenet")
+                   f"--config.dataset.data_dir={tiny_data_dir}", "--config.batch_size=16",
+                   "--config.model.name=lenet")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
         "error: config.model: unknown model 'lenet'. Did you mean 'lenet5'? Known models: lenet5")
