@@ -67,9 +67,13 @@ def test_unknown_mode_is_a_usage_error(tmp_path):
 
 
 def test_missing_data_says_how_to_get_it(tmp_path):
-    if os.path.isdir("/usr/share/datasets/fashion-mnist"):
-        pytest.skip("the real Fashion-MNIST is installed, so the lookup would find it")
-    proc = _launch("train", f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}",
+    if os.path.isdir("/usr/share/datasets/mnist"):
+        pytest.skip("MNIST is installed where the lookup would find it")
+    proc = _launch("train", f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}", "--config.dataset.name=mnist",
                    f"--config.dataset.data_dir={tmp_path / 'empty'}",
                    env_extra={"CNN_DATA_DIR": str(tmp_path / "none")})
-    assert proc.returncode != 0 and "dataset-fashion-mnist" in proc.stderr
+    assert proc.returncode == 1
+    message = proc.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: mnist not found: no train-images-idx3-ubyte[.gz] in any of")
+    assert str(tmp_path / "empty") in message and str(tmp_path / "none") in message
+    assert "set dataset.data_dir or $CNN_DATA_DIR" in message
