@@ -31,7 +31,10 @@ def test_train_end_to_end_on_a_tiny_idx_dataset(tmp_path, tiny_data_dir):
     for m in evals:
         assert m["count"] == 50 and 0.0 <= m["top1"] <= m["top5"] <= 1.0
         assert m["epoch"] == pytest.approx(m["step"] / (96 // 16))
-    assert [m["step"] for m in lines if m["split"] == "train"] == [3, 6, 9, 12]
+    train_lines = [m for m in lines if m["split"] == "train"]
+    assert [m["step"] for m in train_lines] == [3, 6, 9, 12]
+    assert all(m["images_per_sec"] > 0 and 0 <= m["learning_rate"] <= 0.05 for m in train_lines)
+    assert train_lines[0]["learning_rate"] < 0.05  # still warming up: the ramp spans 3 steps
     # The tiny set is learnable: training reduces the loss.
     train = [m["loss"] for m in lines if m["split"] == "train"]
     assert train[-1] < train[0]
