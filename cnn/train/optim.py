@@ -35,7 +35,7 @@ def build_schedule(
 ) -> optax.Schedule:
     """Learning rate as a function of the global step."""
     warmup = round(schedule.get("warmup_epochs", 0) * steps_per_epoch)
-    if warmup >= total_steps and total_steps > 0 and warmup > 0:
+    if 0 < total_steps <= warmup:
         raise ConfigError(
             f"schedule.warmup_epochs spans {warmup} steps but the run has only {total_steps}; shorten the warm-up"
         )

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -42,7 +44,7 @@ def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path, monkey
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "env"))
     spec = sources.IDX_SETS["fashion_mnist"]
     monkeypatch.setitem(sources.IDX_SETS, "fashion_mnist",
-                        sources.IdxSpec(spec.image_shape, spec.class_names, (str(tmp_path / "none"),), spec.how_to_get))
+                        dataclasses.replace(spec, default_dirs=(str(tmp_path / "none"),)))
     with pytest.raises(DatasetError, match=r"fashion_mnist not found.*env.*apt-get install -y dataset-fashion-mnist"):
         load("fashion_mnist", str(tmp_path / "cfg"))
 
