@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import json
 import os
 from collections.abc import Sequence
 
@@ -66,3 +67,35 @@ def check_overrides(argv: Sequence[str], flag: str = "config") -> None:
                 f"unknown config key '{key}' (--{flag}.{key}) for {spec}: {hint}"
                 f"valid keys are {', '.join(keys)}"
             )
+
+
+# Keys that change how a run is logged or saved, not what it computes: they may differ on resume.
+BOOKKEEPING_KEYS = frozenset({
+    "log_every_steps", "eval_every_steps", "checkpoint_every_steps", "keep_checkpoints",
+    "keep_best_checkpoints", "dataset.data_dir",
+})
+
+
+def _flat_values(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat = {}
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flat_values(value, f"{prefix}{name}."))
+        else:
+            flat[prefix + name] = value
+    return flat
+
+
+def as_json(config: ml_collections.ConfigDict) -> str:
+    return config.to_json_best_effort(indent=2, sort_keys=True) + "\n"
+
+
+def run_changing_differences(saved_json: str, config: ml_collections.ConfigDict) -> list[str]:
+    """`key: saved -> new` for every key outside BOOKKEEPING_KEYS where `config` differs from `saved_json`."""
+    saved, new = _flat_values(json.loads(saved_json)), _flat_values(json.loads(as_json(config)))
+
+    def show(flat: dict, key: str) -> str:
+        return repr(flat[key]) if key in flat else "(absent)"
+
+    return [f"{key}: {show(saved, key)} -> {show(new, key)}" for key in sorted(saved.keys() | new.keys())
+            if key not in BOOKKEEPING_KEYS and (key in saved, saved.get(key)) != (key in new, new.get(key))]

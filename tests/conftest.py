@@ -32,3 +32,11 @@ def tiny_data_dir(tmp_path):
     folder.mkdir()
     _write_tiny_fashion_mnist(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def shared_tiny_data_dir(tmp_path_factory):
+    """The tiny set written once, for slow tests that share a reference run."""
+    folder = tmp_path_factory.mktemp("shared_data")
+    _write_tiny_fashion_mnist(folder)
+    return folder

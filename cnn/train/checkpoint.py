@@ -1,18 +1,38 @@
-"""Orbax checkpoints of the train state in `workdir/checkpoints`.
+"""Orbax checkpoints of the train state in `workdir/checkpoints`: the latest N and the best N by test top-1.
 
-Orbax writes each checkpoint to a temporary folder and renames it when complete, so a
-run killed mid-save leaves no checkpoint that a resume would pick up.
+Orbax writes each checkpoint to a temporary folder and renames it when complete, so a run
+killed mid-save leaves no checkpoint that a resume would pick up. A checkpoint that fails to
+restore is moved to `workdir/damaged_checkpoints/` (never deleted) and the previous one is used.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+from collections.abc import Callable
 
 import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
 from cnn.train.state import TrainState
+
+BEST_METRIC = "top1"
+
+
+class _NoMissingMetricsWarning(logging.Filter):
+    """Checkpoints between evaluations are saved without metrics on purpose; orbax warns at each one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "did not provide metrics" not in record.getMessage()
+
+
+logging.getLogger("absl").addFilter(_NoMissingMetricsWarning())
+
+
+class CheckpointError(ValueError):
+    """A requested checkpoint does not exist or cannot be read; the message says what there is."""
 
 
 def _savable(state: TrainState) -> dict:
@@ -21,33 +41,95 @@ def _savable(state: TrainState) -> dict:
 
 
 class Checkpointer:
-    """Saves every `every_steps` steps (and on demand), keeps the latest `keep`, restores the latest."""
+    """Saves every `every_steps` steps (and on demand); keeps the latest `keep` and the best `keep_best`.
 
-    def __init__(self, workdir: str, every_steps: int, keep: int):
+    Only checkpoints saved with metrics (at an evaluation step) compete for best.
+    """
+
+    def __init__(self, workdir: str, every_steps: int, keep: int, keep_best: int = 1):
+        preserve = [checkpoint_managers.LatestN(keep)]
+        if keep_best > 0:
+            preserve.append(checkpoint_managers.BestN(
+                get_metric_fn=lambda metrics: metrics[BEST_METRIC], n=keep_best,
+                keep_checkpoints_without_metrics=False))
         options = ocp.CheckpointManagerOptions(
             save_decision_policy=checkpoint_managers.FixedIntervalPolicy(every_steps),
-            preservation_policy=checkpoint_managers.LatestN(keep),
+            preservation_policy=checkpoint_managers.AnyPreservationPolicy(preserve),
+            # Orbax persists metrics (and reloads them on resume, for BestN) only when best_fn is set.
+            best_fn=lambda metrics: metrics[BEST_METRIC], best_mode="max",
         )
-        self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+        self.workdir = os.path.abspath(workdir)
+        self.directory = os.path.join(self.workdir, "checkpoints")
         self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+    def steps(self) -> list[int]:
+        return sorted(self._manager.all_steps())
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
-    def restore_latest(self, state: TrainState) -> TrainState:
-        """`state` with the values of the latest checkpoint; `state` itself when there is none."""
-        step = self.latest_step()
-        if step is None:
-            return state
+    def best_step(self) -> int | None:
+        """The step whose checkpoint has the highest test top-1 (the later one on ties), or None."""
+        return self._manager.best_step()
+
+    def resolve(self, which: str) -> int:
+        """The step named by `latest`, `best` or a step number; CheckpointError if there is none."""
+        steps = self.steps()
+        if not steps:
+            raise CheckpointError(f"no checkpoints in {self.directory}; train first (launch.py train)")
+        if which == "latest":
+            return steps[-1]
+        if which == "best":
+            step = self.best_step()
+            if step is None:
+                raise CheckpointError(f"no checkpoint in {self.directory} was saved with test metrics, so none "
+                                      f"is best; use --checkpoint=latest or one of the steps {steps}")
+            return step
+        if which.isdigit() and int(which) in steps:
+            return int(which)
+        raise CheckpointError(f"no checkpoint {which!r} in {self.directory}: use latest, best or one of {steps}")
+
+    def restore(self, state: TrainState, step: int) -> TrainState:
+        """`state` with the values saved at `step`; `state` supplies the structure, shapes and dtypes."""
         target = jax.tree.map(ocp.utils.to_shape_dtype_struct, _savable(state))
         restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
         return state.replace(**restored)
 
-    def save(self, step: int, state: TrainState, force: bool = False) -> None:
+    def restore_latest(self, state: TrainState, report: Callable[[str], None] = print) -> TrainState:
+        """`state` from the latest checkpoint that restores; `state` itself when none does.
+
+        Each damaged checkpoint on the way is reported and moved aside, so a later save at
+        the same step does not collide with it.
+        """
+        for step in reversed(self.steps()):
+            try:
+                return self.restore(state, step)
+            except Exception as e:  # orbax and tensorstore raise many types for damaged files
+                moved = self._move_aside(step)
+                first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                report(f"checkpoint {step} cannot be restored ({type(e).__name__}: {first_line[:200]}); "
+                       f"moved it to {moved} and trying the previous one")
+        return state
+
+    def _move_aside(self, step: int) -> str:
+        target_dir = os.path.join(self.workdir, "damaged_checkpoints")
+        os.makedirs(target_dir, exist_ok=True)
+        target, n = os.path.join(target_dir, str(step)), 1
+        while os.path.exists(target):
+            target, n = os.path.join(target_dir, f"{step}.{n}"), n + 1
+        shutil.move(os.path.join(self.directory, str(step)), target)
+        self._manager.reload()
+        return target
+
+    def should_save(self, step: int) -> bool:
+        return self._manager.should_save(step)
+
+    def save(self, step: int, state: TrainState, metrics: dict[str, float] | None = None,
+             force: bool = False) -> None:
         """Saves `state` (at `step`, passed in to avoid a device sync) when the policy says so, or if `force`."""
-        if force and step == self.latest_step():
+        if step in self._manager.all_steps():
             return
-        self._manager.save(step, args=ocp.args.StandardSave(_savable(state)), force=force)
+        self._manager.save(step, args=ocp.args.StandardSave(_savable(state)), metrics=metrics, force=force)
 
     def close(self) -> None:
         self._manager.wait_until_finished()

@@ -1,4 +1,7 @@
-"""Metrics as JSON lines in `workdir/metrics.jsonl`, one object per line."""
+"""Metrics as JSON lines in `workdir/metrics.jsonl` (one object per line) and as TensorBoard events.
+
+TensorBoard events are written by tensorboardX, which does not import TensorFlow.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +9,44 @@ import contextlib
 import json
 import os
 import time
+from numbers import Number
 from typing import Any
 
 import numpy as np
+from tensorboardX import SummaryWriter
+
+# Fields of a record that locate it rather than measure something; they are not TensorBoard scalars.
+_INDEX_FIELDS = ("split", "step", "epoch", "count")
 
 
 class MetricsWriter:
-    """Appends one JSON object per call; each line is flushed so a crash loses nothing written."""
+    """Appends one JSON object per record, flushed at once so a crash loses nothing written.
 
-    def __init__(self, workdir: str):
+    `purge_after=S` (a run resuming from step S) first drops the records of later steps,
+    which a killed run wrote after its last checkpoint and the resumed run will write again;
+    TensorBoard is told to drop its own copies of them too.
+    """
+
+    def __init__(self, workdir: str, purge_after: int | None = None):
         self.path = os.path.join(workdir, "metrics.jsonl")
+        if purge_after is not None and os.path.exists(self.path):
+            kept = [r for r in read_metrics(workdir) if r["step"] <= purge_after]
+            with open(self.path + ".tmp", "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in kept)
+            os.replace(self.path + ".tmp", self.path)
+        purge_step = purge_after + 1 if purge_after else None
+        self._events = SummaryWriter(workdir, purge_step=purge_step, flush_secs=30)
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps({k: _plain(v) for k, v in record.items()})
+        record = {k: _plain(v) for k, v in record.items()}
         with open(self.path, "a") as f:
-            f.write(line + "\n")
+            f.write(json.dumps(record) + "\n")
+        for key, value in record.items():
+            if key not in _INDEX_FIELDS and isinstance(value, Number):
+                self._events.add_scalar(f"{record['split']}/{key}", value, record["step"])
+
+    def close(self) -> None:
+        self._events.close()
 
 
 def _plain(value: Any) -> Any:

@@ -22,6 +22,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.log_every_steps = 100
     config.checkpoint_every_steps = -1  # <= 0: at the end of every epoch
     config.keep_checkpoints = 3  # the latest N are kept
+    config.keep_best_checkpoints = 1  # and the best N by test top-1 (`launch.py eval --checkpoint=best`)
 
     config.dataset = ml_collections.ConfigDict()
     config.dataset.name = "fashion_mnist"

@@ -1,0 +1,49 @@
+"""Test-set evaluation: of a train state, and of a saved checkpoint (`launch.py eval`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import jax
+import ml_collections
+
+from cnn import data
+from cnn.train.checkpoint import CheckpointError
+from cnn.train.metrics import MetricsWriter
+from cnn.train.run import build_run, check_workdir
+from cnn.train.state import TrainState
+from cnn.train.steps import eval_step
+
+
+def evaluate(state: TrainState, batches: Iterable[dict], eval_fn=None) -> dict[str, float]:
+    """Mean loss, top-1 and top-5 over every unmasked example of `batches`; `count` is how many."""
+    eval_fn = eval_fn or jax.jit(eval_step)
+    totals = {"loss": 0.0, "top1": 0.0, "top5": 0.0, "count": 0.0}
+    for batch in batches:
+        for k, v in eval_fn(state, batch).items():
+            totals[k] += float(v)
+    count = totals.pop("count")
+    return {**{k: v / count for k, v in totals.items()}, "count": int(count)}
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, which: str = "latest") -> dict:
+    """Evaluates the checkpoint `which` (latest, best or a step) of `workdir` on the test split.
+
+    Appends the result to `workdir/metrics.jsonl` with `"checkpoint": which` and returns it.
+    """
+    if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+        raise CheckpointError(f"no checkpoints in {os.path.abspath(workdir)}; train first (launch.py train)")
+    check_workdir(config, workdir)
+    run = build_run(config, workdir)
+    try:
+        step = run.checkpointer.resolve(which)
+        state = run.checkpointer.restore(run.state, step)
+    finally:
+        run.checkpointer.close()
+    result = evaluate(state, data.eval_batches(run.dataset.test, config.batch_size))
+    record = {"split": "test", "step": step, "epoch": step / run.per_epoch, **result, "checkpoint": which}
+    writer = MetricsWriter(workdir)
+    writer.write(record)
+    writer.close()
+    return record

@@ -1,0 +1,89 @@
+"""What a config builds before training or evaluating: data, model, schedule, train state, checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import jax
+import ml_collections
+
+from cnn import data, models
+from cnn.config import ConfigError, as_json, run_changing_differences
+from cnn.train.checkpoint import Checkpointer
+from cnn.train.optim import build_optimizer, build_schedule
+from cnn.train.state import TrainState, create_train_state
+
+
+@dataclasses.dataclass
+class Run:
+    config: ml_collections.ConfigDict
+    dataset: data.Dataset
+    per_epoch: int
+    total_steps: int
+    schedule: object
+    state: TrainState  # freshly initialised; restore from `checkpointer` to continue a run
+    dropout_key: jax.Array
+    checkpointer: Checkpointer
+
+
+def every(steps: int, per_epoch: int) -> int:
+    """A config interval in steps; zero or less means once per epoch."""
+    return steps if steps > 0 else per_epoch
+
+
+def _total_steps(config: ml_collections.ConfigDict, per_epoch: int) -> int:
+    if config.num_train_steps > 0:
+        return config.num_train_steps
+    if config.num_epochs <= 0:
+        raise ConfigError("set config.num_epochs or config.num_train_steps to a positive number")
+    return round(config.num_epochs * per_epoch)
+
+
+def _create_model(config: ml_collections.ConfigDict, num_classes: int):
+    overrides = {k: v for k, v in config.model.items() if k != "name"}
+    try:
+        return models.create(config.model.name, num_classes=num_classes, **overrides)
+    except ValueError as e:
+        raise ConfigError(f"config.model: {e}") from None
+
+
+def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Refuses a workdir whose config.json describes a different run, listing the keys that differ."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        differences = run_changing_differences(f.read(), config)
+    if differences:
+        raise ConfigError(
+            f"{workdir} holds a run with another config ({path}); these keys change the run "
+            f"(saved -> new):\n  " + "\n  ".join(differences) + "\nuse a new --workdir, or pass the "
+            "saved values (--config.KEY=VALUE) to continue this run")
+
+
+def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Writes `workdir/config.json` atomically (after check_workdir has accepted it)."""
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, "config.json")
+    with open(path + ".tmp", "w") as f:
+        f.write(as_json(config))
+    os.replace(path + ".tmp", path)
+
+
+def build_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
+    """Loads the dataset and initialises the model, optimizer and checkpointer that `config` names."""
+    dataset = data.load(config.dataset.name, config.dataset.data_dir or None)
+    try:
+        per_epoch = data.steps_per_epoch(len(dataset.train), config.batch_size)
+    except ValueError as e:
+        raise ConfigError(f"config.batch_size: {e}") from None
+    total_steps = _total_steps(config, per_epoch)
+    model = _create_model(config, dataset.num_classes)
+    schedule = build_schedule(config.schedule, config.optimizer.learning_rate, per_epoch, total_steps)
+    init_key, dropout_key = jax.random.split(jax.random.key(config.seed))
+    state = create_train_state(model, build_optimizer(config.optimizer, schedule), init_key,
+                               dataset.train.images.shape[1:])
+    checkpointer = Checkpointer(workdir, every(config.checkpoint_every_steps, per_epoch),
+                                config.keep_checkpoints, config.keep_best_checkpoints)
+    return Run(config, dataset, per_epoch, total_steps, schedule, state, dropout_key, checkpointer)

@@ -1,0 +1,48 @@
+"""Figures drawn with matplotlib's object API (no pyplot global state), saved atomically as PNG."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def _save_png(fig: Figure, path: str) -> str:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    FigureCanvasAgg(fig)
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=120)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_curves(records: Sequence[dict[str, Any]], path: str, title: str = "") -> str:
+    """Loss and top-1 against step, train and test, from metrics.jsonl records; writes a PNG at `path`."""
+    if not records:
+        raise ValueError(f"no metrics to plot for {path}: the run has not logged a step yet")
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    for ax, metric, label in zip(fig.subplots(1, 2), ("loss", "top1"), ("loss", "top-1 accuracy")):
+        for split, style in (("train", "-"), ("test", "o-")):
+            points = sorted((r["step"], r[metric]) for r in records if r.get("split") == split and metric in r)
+            if points:
+                steps, values = zip(*points)
+                ax.plot(steps, values, style, markersize=3, label=split)
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return _save_png(fig, path)
+
+
+def write_curves(workdir: str) -> str:
+    """Regenerates `workdir/plots/curves.png` from `workdir/metrics.jsonl`; returns its path."""
+    from cnn.train.metrics import read_metrics  # here, not at the top: cnn.train draws curves too
+
+
+    path = os.path.join(workdir, "plots", "curves.png")
+    return plot_curves(read_metrics(workdir), path, title=os.path.basename(os.path.abspath(workdir)))

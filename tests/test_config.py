@@ -1,0 +1,48 @@
+import ml_collections
+import pytest
+
+from cnn.config import ConfigError, as_json, check_overrides, flat_keys, load_config, run_changing_differences
+
+
+def _config():
+    config = ml_collections.ConfigDict()
+    config.batch_size = 128
+    config.log_every_steps = 100
+    config.model = ml_collections.ConfigDict({"name": "lenet5"})
+    config.dataset = ml_collections.ConfigDict({"name": "fashion_mnist", "data_dir": ""})
+    config.schedule = ml_collections.ConfigDict({"boundaries_epochs": (8, 12)})
+    return config
+
+
+def test_identical_configs_and_bookkeeping_changes_do_not_count():
+    saved = as_json(_config())
+    changed = _config()
+    changed.log_every_steps = 1
+    changed.dataset.data_dir = "/elsewhere"
+    assert run_changing_differences(saved, _config()) == []
+    assert run_changing_differences(saved, changed) == []
+
+
+def test_differences_list_each_run_changing_key_with_both_values():
+    saved = as_json(_config())
+    changed = _config()
+    changed.batch_size = 64
+    changed.model.name = "alexnet"
+    changed.schedule.boundaries_epochs = (8, 10)
+    changed.model.width = 2  # a key the saved run did not have
+    assert run_changing_differences(saved, changed) == [
+        "batch_size: 128 -> 64", "model.name: 'lenet5' -> 'alexnet'", "model.width: (absent) -> 2",
+        "schedule.boundaries_epochs: [8, 12] -> [8, 10]",
+    ]
+
+
+def test_flat_keys_and_overrides_are_checked_against_the_file(tmp_path):
+    path = tmp_path / "c.py"
+    path.write_text("import ml_collections\n\ndef get_config():\n"
+                    "    return ml_collections.ConfigDict({'seed': 0, 'optimizer': {'learning_rate': 0.1}})\n")
+    assert sorted(flat_keys(load_config(str(path)))) == ["optimizer", "optimizer.learning_rate", "seed"]
+    check_overrides([f"--config={path}", "--config.optimizer.learning_rate=0.2"])
+    with pytest.raises(ConfigError, match="did you mean 'optimizer.learning_rate'"):
+        check_overrides([f"--config={path}", "--config.optimizer.learnin_rate=0.2"])
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(str(tmp_path / "missing.py"))

@@ -1,0 +1,153 @@
+"""Runs that die (SIGKILL, SIGTERM, ctrl-C) and are rerun, as a user does it: launch.py in subprocesses."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "experiments", "fashion_mnist", "lenet5.py")
+STEPS = 400
+
+
+def _args(workdir, data_dir):
+    return ["train", f"--config={CONFIG}", f"--workdir={workdir}", f"--config.dataset.data_dir={data_dir}",
+            "--config.batch_size=16", f"--config.num_train_steps={STEPS}", "--config.checkpoint_every_steps=50",
+            "--config.log_every_steps=10", "--config.eval_every_steps=50"]
+
+
+def _env():
+    return {**os.environ, "JAX_PLATFORMS": "cpu"}
+
+
+def _launch(*args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "launch.py"), *args], capture_output=True,
+                          text=True, cwd=ROOT, env=_env(), timeout=300)
+
+
+def _start(*args):
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "launch.py"), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_env())
+
+
+def _wait_for(condition, proc, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, f"the run ended before the fault: {proc.communicate()[1][-2000:]}"
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.005)
+
+
+def _metrics(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def _checkpoint_steps(workdir):
+    folder = os.path.join(workdir, "checkpoints")
+    return sorted(int(d) for d in os.listdir(folder) if d.isdigit()) if os.path.isdir(folder) else []
+
+
+def _logged_train_step(workdir, at_least):
+    path = os.path.join(workdir, "metrics.jsonl")
+    return os.path.exists(path) and any(r["split"] == "train" and r["step"] >= at_least for r in _metrics(workdir))
+
+
+def _without_speed(records):
+    return [{k: v for k, v in r.items() if k != "images_per_sec"} for r in records]
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, shared_tiny_data_dir):
+    """The uninterrupted run: its workdir and what it printed."""
+    workdir = str(tmp_path_factory.mktemp("straight") / "run")
+    proc = _launch(*_args(workdir, shared_tiny_data_dir))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return workdir, proc.stdout
+
+
+def test_sigkill_mid_run_then_rerun_ends_bit_identical_to_the_uninterrupted_run(
+        tmp_path, shared_tiny_data_dir, straight):
+    workdir = str(tmp_path / "run")
+    proc = _start(*_args(workdir, shared_tiny_data_dir))
+    _wait_for(lambda: any(s >= 100 for s in _checkpoint_steps(workdir)), proc)
+    proc.kill()
+    assert proc.wait() == -signal.SIGKILL
+    killed_at = max(r["step"] for r in _metrics(workdir))
+    assert killed_at < STEPS
+    rerun = _launch(*_args(workdir, shared_tiny_data_dir))
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    resumed_at = int(rerun.stdout.split("resuming from the checkpoint of step ")[1].split()[0])
+    assert 100 <= resumed_at <= killed_at and _checkpoint_steps(workdir)[-1] == STEPS
+    # Every line, train and test, is what the uninterrupted run wrote (minus wall-clock speed).
+    assert _without_speed(_metrics(workdir)) == _without_speed(_metrics(straight[0]))
+    assert rerun.stdout.splitlines()[-1] == straight[1].splitlines()[-1]
+
+
+@pytest.mark.parametrize("signum, exit_code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_a_stop_signal_checkpoints_the_current_step_exits_cleanly_and_the_rerun_continues(
+        tmp_path, shared_tiny_data_dir, straight, signum, exit_code):
+    workdir = str(tmp_path / "run")
+    proc = _start(*_args(workdir, shared_tiny_data_dir))
+    _wait_for(lambda: _logged_train_step(workdir, 100), proc)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == exit_code, err[-3000:]
+    name = signal.Signals(signum).name
+    line = next(ln for ln in out.splitlines() if ln.startswith(f"stopped by {name} at step "))
+    step = int(line.split("at step ")[1].split(":")[0])
+    assert 100 <= step < STEPS and "rerun the same command to resume" in line
+    assert _checkpoint_steps(workdir)[-1] == step
+    assert "Traceback" not in err
+
+    rerun = _launch(*_args(workdir, shared_tiny_data_dir))
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"resuming from the checkpoint of step {step}" in rerun.stdout
+    tests = lambda records: [r for r in records if r["split"] == "test"]  # noqa: E731
+    assert tests(_metrics(workdir)) == tests(_metrics(straight[0]))
+    assert rerun.stdout.splitlines()[-1] == straight[1].splitlines()[-1]
+
+
+def test_eval_mode_evaluates_latest_best_and_a_step_and_appends_the_result(tmp_path, shared_tiny_data_dir, straight):
+    workdir = str(tmp_path / "run")
+    shutil.copytree(straight[0], workdir)
+    final_test = [r for r in _metrics(workdir) if r["split"] == "test"][-1]
+    eval_args = ["eval", f"--config={CONFIG}", f"--workdir={workdir}",
+                 f"--config.dataset.data_dir={shared_tiny_data_dir}", "--config.batch_size=16",
+                 f"--config.num_train_steps={STEPS}"]
+    proc = _launch(*eval_args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    appended = _metrics(workdir)[-1]
+    assert appended == {**final_test, "checkpoint": "latest"}
+    assert f"checkpoint latest (step {STEPS}): test top1 {final_test['top1']:.4f}" in proc.stdout
+
+    steps = _checkpoint_steps(workdir)
+    proc = _launch(*eval_args, f"--checkpoint={steps[0]}")
+    assert proc.returncode == 0 and _metrics(workdir)[-1]["step"] == steps[0]
+    proc = _launch(*eval_args, "--checkpoint=best")
+    best = _metrics(workdir)[-1]
+    tests = [r for r in _metrics(straight[0]) if r["split"] == "test"]
+    assert proc.returncode == 0 and best["top1"] == max(r["top1"] for r in tests)
+
+    proc = _launch(*eval_args, "--checkpoint=7")
+    assert proc.returncode == 1 and "error: no checkpoint '7'" in proc.stderr and str(steps) in proc.stderr
+
+
+def test_curves_mode_redraws_the_png_from_metrics(tmp_path, straight):
+    workdir = str(tmp_path / "run")
+    shutil.copytree(straight[0], workdir)
+    png = os.path.join(workdir, "plots", "curves.png")
+    os.remove(png)
+    proc = _launch("curves", f"--workdir={workdir}")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"wrote {png}"
+    with Image.open(png) as image:
+        assert image.format == "PNG" and len(np.unique(np.asarray(image.convert("L")))) > 10
+    proc = _launch("curves", f"--workdir={tmp_path / 'nothing'}")
+    assert proc.returncode == 1 and "metrics.jsonl" in proc.stderr
