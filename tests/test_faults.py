@@ -20,7 +20,7 @@ STEPS = 400
 def _args(workdir, data_dir):
     return ["train", f"--config={CONFIG}", f"--workdir={workdir}", f"--config.dataset.data_dir={data_dir}",
             "--config.batch_size=16", f"--config.num_train_steps={STEPS}", "--config.checkpoint_every_steps=50",
-            "--config.log_every_steps=10", "--config.eval_every_steps=50"]
+            "--config.log_every_steps=15", "--config.eval_every_steps=50"]  # 15: windows straddle checkpoints
 
 
 def _env():

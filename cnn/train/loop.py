@@ -71,17 +71,14 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
             bar.update(config.batch_size)
             stopping = stop.received is not None
             last = step == total_steps
-            log = step % config.log_every_steps == 0 or last or stopping
-            test = step % eval_every == 0 or last
             save = checkpointer.should_save(step) or last or stopping
+            # A train line at every checkpoint too, so a resumed run's windows are those of an uninterrupted one.
+            log = step % config.log_every_steps == 0 or save
+            test = step % eval_every == 0 or last
             if not (log or test or save):
                 continue
             if (bad := guard.first_nonfinite()) is not None:
-                raise NonFiniteLossError(
-                    f"the training loss is {bad[1]} at step {bad[0]}; stopped before saving that state. "
-                    f"The last good checkpoint (step {checkpointer.latest_step()}) is kept in "
-                    f"{checkpointer.directory}. Lower config.optimizer.learning_rate "
-                    f"(now {config.optimizer.learning_rate}) or lengthen config.schedule.warmup_epochs.")
+                raise NonFiniteLossError(_nonfinite_message(*bad, run))
             if log:
                 means = window.flush()
                 writer.write({"split": "train", "step": step, "epoch": step / per_epoch, **means,
@@ -94,8 +91,16 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
                     bar.write(f"step {step} (epoch {step / per_epoch:.2f}): test loss {result['loss']:.4f} "
                               f"top1 {result['top1']:.4f} top5 {result['top5']:.4f}")
                 if save:
-                    checkpointer.save(step, state, metrics={"top1": result["top1"]} if test else None,
-                                      force=last or stopping)
-            if stopping:
+                    checkpointer.save(step, state, metrics=result if test else None, force=last or stopping)
+            if stopping and not last:
                 raise RunInterrupted(stop.received, step, checkpointer.directory)
     return result
+
+
+def _nonfinite_message(step: int, loss: float, run: Run) -> str:
+    latest = run.checkpointer.latest_step()
+    kept = (f"the last good checkpoint (step {latest}) is kept in {run.checkpointer.directory}" if latest is not None
+            else "no checkpoint had been saved yet")
+    return (f"the training loss is {loss} at step {step}; stopped before saving that state, and {kept}. "
+            f"Lower config.optimizer.learning_rate (now {run.config.optimizer.learning_rate}) or lengthen "
+            f"config.schedule.warmup_epochs.")
