@@ -6,13 +6,14 @@ before any work starts, so a misspelled key fails at once, naming the nearest va
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import json
 import os
 from collections.abc import Sequence
 
 import ml_collections
+
+from cnn.suggest import unknown
 
 
 class ConfigError(ValueError):
@@ -61,12 +62,7 @@ def check_overrides(argv: Sequence[str], flag: str = "config") -> None:
     keys = flat_keys(load_config(spec))
     for key in overrides:
         if key not in keys:
-            close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            raise ConfigError(
-                f"unknown config key '{key}' (--{flag}.{key}) for {spec}: {hint}"
-                f"valid keys are {', '.join(keys)}"
-            )
+            raise ConfigError(f"{unknown('config key', key, keys)} (--{flag}.{key}, for {spec})")
 
 
 # Keys that change how a run is logged or saved, not what it computes: they may differ on resume.

@@ -42,7 +42,7 @@ def test_flat_keys_and_overrides_are_checked_against_the_file(tmp_path):
                     "    return ml_collections.ConfigDict({'seed': 0, 'optimizer': {'learning_rate': 0.1}})\n")
     assert sorted(flat_keys(load_config(str(path)))) == ["optimizer", "optimizer.learning_rate", "seed"]
     check_overrides([f"--config={path}", "--config.optimizer.learning_rate=0.2"])
-    with pytest.raises(ConfigError, match="did you mean 'optimizer.learning_rate'"):
+    with pytest.raises(ConfigError, match="Did you mean 'optimizer.learning_rate'"):
         check_overrides([f"--config={path}", "--config.optimizer.learnin_rate=0.2"])
     with pytest.raises(ConfigError, match="not found"):
         load_config(str(tmp_path / "missing.py"))

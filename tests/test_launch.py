@@ -46,8 +46,8 @@ def test_misspelled_override_fails_before_work_with_suggestion(tmp_path):
     proc = _launch("train", f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}",
                    "--config.optimizer.learnig_rate=0.05")
     assert proc.returncode != 0
-    assert "unknown config key 'optimizer.learnig_rate'" in proc.stderr
-    assert "did you mean 'optimizer.learning_rate'" in proc.stderr
+    assert "unknown config key 'optimizer.learnig_rate'." in proc.stderr
+    assert "Did you mean 'optimizer.learning_rate'?" in proc.stderr
     assert not (tmp_path / "run").exists()
 
 

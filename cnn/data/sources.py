@@ -9,12 +9,12 @@ Debian package puts them. Each base folder is tried as `<base>/<name>` and as
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 
 import numpy as np
 
 from cnn.data.idx import IdxFormatError, read_idx
+from cnn.suggest import unknown
 
 DATA_DIR_ENV = "CNN_DATA_DIR"
 
@@ -104,9 +104,7 @@ def _find_file(folder: str, stem: str) -> str | None:
 def locate(name: str, data_dir: str | None = None) -> str:
     """Returns the first folder holding the training images of IDX set `name`."""
     if name not in IDX_SETS:
-        close = difflib.get_close_matches(name, IDX_SETS, n=3)
-        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise DatasetError(f"unknown dataset {name!r}{hint} Known IDX datasets: {sorted(IDX_SETS)}")
+        raise DatasetError(unknown("dataset", name, IDX_SETS))
     searched = _candidate_dirs(name, data_dir)
     for folder in searched:
         if _find_file(folder, _FILES["train"][0]):

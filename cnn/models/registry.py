@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
 import flax.linen as nn
+
+from cnn.suggest import unknown
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -24,7 +25,5 @@ def names() -> list[str]:
 def create(name: str, *, num_classes: int, **overrides) -> nn.Module:
     """Returns the linen Module registered as `name`, with `num_classes` outputs and field overrides."""
     if name not in _MODELS:
-        close = difflib.get_close_matches(name.lower(), _MODELS, n=3, cutoff=0.5)
-        hint = f"Did you mean {' or '.join(map(repr, close))}? " if close else ""
-        raise ValueError(f"unknown model {name!r}. {hint}Known models: {', '.join(names())}")
+        raise ValueError(unknown("model", name, _MODELS))
     return _MODELS[name](num_classes=num_classes, **overrides)

@@ -90,9 +90,17 @@ class Checkpointer:
         raise CheckpointError(f"no checkpoint {which!r} in {self.directory}: use latest, best or one of {steps}")
 
     def restore(self, state: TrainState, step: int) -> TrainState:
-        """`state` with the values saved at `step`; `state` supplies the structure, shapes and dtypes."""
+        """`state` with the values saved at `step`; `state` supplies the structure, shapes and dtypes.
+
+        Raises CheckpointError, naming the checkpoint and the cause, when it cannot be read.
+        """
         target = jax.tree.map(ocp.utils.to_shape_dtype_struct, _savable(state))
-        restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
+        try:
+            restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
+        except Exception as e:  # orbax and tensorstore raise many types for damaged or mismatched files
+            lines = str(e).strip().splitlines()
+            raise CheckpointError(f"checkpoint {step} in {self.directory} cannot be restored "
+                                  f"({type(e).__name__}: {lines[0][:200] if lines else ''})") from e
         return state.replace(**restored)
 
     def restore_latest(self, state: TrainState, report: Callable[[str], None] = print) -> TrainState:
@@ -104,11 +112,8 @@ class Checkpointer:
         for step in reversed(self.steps()):
             try:
                 return self.restore(state, step)
-            except Exception as e:  # orbax and tensorstore raise many types for damaged files
-                moved = self._move_aside(step)
-                first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                report(f"checkpoint {step} cannot be restored ({type(e).__name__}: {first_line[:200]}); "
-                       f"moved it to {moved} and trying the previous one")
+            except CheckpointError as e:
+                report(f"{e}; moved it to {self._move_aside(step)} and trying the previous one")
         return state
 
     def _move_aside(self, step: int) -> str:
@@ -131,6 +136,10 @@ class Checkpointer:
             return
         self._manager.save(step, args=ocp.args.StandardSave(_savable(state)), metrics=metrics, force=force)
 
-    def close(self) -> None:
+    def wait(self) -> None:
+        """Blocks until every save started so far is complete on disk."""
         self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.wait()
         self._manager.close()

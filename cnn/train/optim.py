@@ -12,22 +12,20 @@ are decayed, never biases or normalisation scales.
 
 from __future__ import annotations
 
-import difflib
 
 import jax
 import ml_collections
 import optax
 
 from cnn.config import ConfigError
+from cnn.suggest import unknown
 
 SCHEDULES = ("constant", "cosine", "step")
 OPTIMIZERS = ("sgd", "adam")
 
 
 def _unknown(kind: str, name: str, known: tuple[str, ...]) -> ConfigError:
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return ConfigError(f"unknown {kind} {name!r} in config.{kind}.name.{hint} Known: {', '.join(known)}")
+    return ConfigError(f"config.{kind}.name: {unknown(kind, name, known)}")
 
 
 def build_schedule(

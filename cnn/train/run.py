@@ -7,6 +7,7 @@ import os
 
 import jax
 import ml_collections
+import optax
 
 from cnn import data, models
 from cnn.config import ConfigError, as_json, run_changing_differences
@@ -21,7 +22,7 @@ class Run:
     dataset: data.Dataset
     per_epoch: int
     total_steps: int
-    schedule: object
+    schedule: optax.Schedule
     state: TrainState  # freshly initialised; restore from `checkpointer` to continue a run
     dropout_key: jax.Array
     checkpointer: Checkpointer

@@ -50,7 +50,7 @@ def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path, monkey
 
 
 def test_unknown_dataset_suggests_name():
-    with pytest.raises(DatasetError, match="did you mean 'fashion_mnist'"):
+    with pytest.raises(DatasetError, match="unknown dataset 'fashion-mnist'. Did you mean 'fashion_mnist'"):
         load("fashion-mnist")
 
 

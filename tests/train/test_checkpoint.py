@@ -70,3 +70,17 @@ def test_no_checkpoints_means_the_fresh_state_is_kept(tmp_path):
     assert checkpointer.restore_latest(state) is state
     checkpointer.close()
     assert os.listdir(tmp_path / "checkpoints") == []
+
+
+def test_a_truncated_checkpoint_raises_a_checkpoint_error_naming_it(tmp_path):
+    state = _trained_state()
+    checkpointer = Checkpointer(str(tmp_path), every_steps=1, keep=2)
+    checkpointer.save(3, state, force=True)
+    checkpointer.wait()
+    files = [os.path.join(d, f) for d, _, names in os.walk(tmp_path / "checkpoints" / "3") for f in names]
+    largest = max(files, key=os.path.getsize)
+    with open(largest, "r+b") as f:
+        f.truncate(os.path.getsize(largest) // 2)
+    with pytest.raises(CheckpointError, match=r"checkpoint 3 in .*checkpoints cannot be restored \(\w+"):
+        checkpointer.restore(_state(0), 3)
+    checkpointer.close()
