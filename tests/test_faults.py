@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
+from tensorboard.backend.event_processing import event_accumulator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "experiments", "fashion_mnist", "lenet5.py")
@@ -60,6 +61,12 @@ def _logged_train_step(workdir, at_least):
     return os.path.exists(path) and any(r["split"] == "train" and r["step"] >= at_least for r in _metrics(workdir))
 
 
+def _scalars(workdir, tag):
+    events = event_accumulator.EventAccumulator(workdir)
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
 def _without_speed(records):
     return [{k: v for k, v in r.items() if k != "images_per_sec"} for r in records]
 
@@ -89,6 +96,9 @@ def test_sigkill_mid_run_then_rerun_ends_bit_identical_to_the_uninterrupted_run(
     # Every line, train and test, is what the uninterrupted run wrote (minus wall-clock speed).
     assert _without_speed(_metrics(workdir)) == _without_speed(_metrics(straight[0]))
     assert rerun.stdout.splitlines()[-1] == straight[1].splitlines()[-1]
+    # TensorBoard too: the killed run's events survive up to the kill, its replayed steps are purged.
+    for tag in ("train/loss", "test/top1"):
+        assert _scalars(workdir, tag) == _scalars(straight[0], tag)
 
 
 @pytest.mark.parametrize("signum, exit_code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])

@@ -35,7 +35,7 @@ class MetricsWriter:
                 f.writelines(json.dumps(r) + "\n" for r in kept)
             os.replace(self.path + ".tmp", self.path)
         purge_step = purge_after + 1 if purge_after else None
-        self._events = SummaryWriter(workdir, purge_step=purge_step, flush_secs=30)
+        self._events = SummaryWriter(workdir, purge_step=purge_step)
 
     def write(self, record: dict[str, Any]) -> None:
         record = {k: _plain(v) for k, v in record.items()}
@@ -44,6 +44,7 @@ class MetricsWriter:
         for key, value in record.items():
             if key not in _INDEX_FIELDS and isinstance(value, Number):
                 self._events.add_scalar(f"{record['split']}/{key}", value, record["step"])
+        self._events.flush()  # records come seconds apart; a kill must not lose the buffered ones
 
     def close(self) -> None:
         self._events.close()
