@@ -21,7 +21,9 @@ STEPS = 400
 def _args(workdir, data_dir):
     return ["train", f"--config={CONFIG}", f"--workdir={workdir}", f"--config.dataset.data_dir={data_dir}",
             "--config.batch_size=16", f"--config.num_train_steps={STEPS}", "--config.checkpoint_every_steps=50",
-            "--config.log_every_steps=15", "--config.eval_every_steps=50"]  # 15: windows straddle checkpoints
+            "--config.log_every_steps=15", "--config.eval_every_steps=50",  # 15: windows straddle checkpoints
+            # Slow learning keeps every step's loss distinct, so a wrong replay or log window shows.
+            "--config.optimizer.learning_rate=0.0005"]
 
 
 def _env():
@@ -131,7 +133,7 @@ def test_eval_mode_evaluates_latest_best_and_a_step_and_appends_the_result(tmp_p
     final_test = [r for r in _metrics(workdir) if r["split"] == "test"][-1]
     eval_args = ["eval", f"--config={CONFIG}", f"--workdir={workdir}",
                  f"--config.dataset.data_dir={shared_tiny_data_dir}", "--config.batch_size=16",
-                 f"--config.num_train_steps={STEPS}"]
+                 f"--config.num_train_steps={STEPS}", "--config.optimizer.learning_rate=0.0005"]
     proc = _launch(*eval_args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     appended = _metrics(workdir)[-1]
