@@ -21,6 +21,10 @@ from cnn.train.state import TrainState
 BEST_METRIC = "top1"
 
 
+def _best_metric(metrics: dict) -> float:
+    return metrics[BEST_METRIC]
+
+
 class _NoMissingMetricsWarning(logging.Filter):
     """Checkpoints between evaluations are saved without metrics on purpose; orbax warns at each one."""
 
@@ -50,13 +54,13 @@ class Checkpointer:
         preserve = [checkpoint_managers.LatestN(keep)]
         if keep_best > 0:
             preserve.append(checkpoint_managers.BestN(
-                get_metric_fn=lambda metrics: metrics[BEST_METRIC], n=keep_best,
+                get_metric_fn=_best_metric, n=keep_best,
                 keep_checkpoints_without_metrics=False))
         options = ocp.CheckpointManagerOptions(
             save_decision_policy=checkpoint_managers.FixedIntervalPolicy(every_steps),
             preservation_policy=checkpoint_managers.AnyPreservationPolicy(preserve),
             # Orbax persists metrics (and reloads them on resume, for BestN) only when best_fn is set.
-            best_fn=lambda metrics: metrics[BEST_METRIC], best_mode="max",
+            best_fn=_best_metric, best_mode="max",
         )
         self.workdir = os.path.abspath(workdir)
         self.directory = os.path.join(self.workdir, "checkpoints")

@@ -34,7 +34,7 @@ class MetricsWriter:
             with open(self.path + ".tmp", "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in kept)
             os.replace(self.path + ".tmp", self.path)
-        purge_step = purge_after + 1 if purge_after else None
+        purge_step = purge_after + 1 if purge_after is not None else None
         self._events = SummaryWriter(workdir, purge_step=purge_step)
 
     def write(self, record: dict[str, Any]) -> None:

@@ -12,7 +12,6 @@ are decayed, never biases or normalisation scales.
 
 from __future__ import annotations
 
-
 import jax
 import ml_collections
 import optax

@@ -43,6 +43,5 @@ def write_curves(workdir: str) -> str:
     """Regenerates `workdir/plots/curves.png` from `workdir/metrics.jsonl`; returns its path."""
     from cnn.train.metrics import read_metrics  # here, not at the top: cnn.train draws curves too
 
-
     path = os.path.join(workdir, "plots", "curves.png")
     return plot_curves(read_metrics(workdir), path, title=os.path.basename(os.path.abspath(workdir)))
