@@ -60,12 +60,14 @@ def main(argv: list[str]) -> None:
         elif mode == "eval":
             result = evaluate_checkpoint(_CONFIG.value, _WORKDIR.value, _CHECKPOINT.value)
             _print_metrics(f"checkpoint {_CHECKPOINT.value} (step {result['step']}): test ", result)
+        elif (path := write_curves(_WORKDIR.value)) is None:
+            sys.exit(f"error: no metrics in {_WORKDIR.value}/metrics.jsonl yet; train first (launch.py train)")
         else:
-            print(f"wrote {write_curves(_WORKDIR.value)}")
+            print(f"wrote {path}")
     except RunInterrupted as e:
         print(e)
         sys.exit(130 if e.signum == signal.SIGINT else 0)
-    except (ConfigError, DatasetError, CheckpointError, NonFiniteLossError, FileNotFoundError) as e:
+    except (ConfigError, DatasetError, CheckpointError, NonFiniteLossError) as e:
         sys.exit(f"error: {e}")
 
 

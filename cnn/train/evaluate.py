@@ -11,7 +11,7 @@ import ml_collections
 from cnn import data
 from cnn.train.checkpoint import CheckpointError
 from cnn.train.metrics import MetricsWriter
-from cnn.train.run import build_run, check_workdir
+from cnn.train.run import Run, build_run, check_workdir
 from cnn.train.state import TrainState
 from cnn.train.steps import eval_step
 
@@ -25,6 +25,11 @@ def evaluate(state: TrainState, batches: Iterable[dict], eval_fn=None) -> dict[s
             totals[k] += float(v)
     count = totals.pop("count")
     return {**{k: v / count for k, v in totals.items()}, "count": int(count)}
+
+
+def evaluate_test_split(run: Run, state: TrainState, eval_fn=None) -> dict[str, float]:
+    """`evaluate` over the test split of `run`'s dataset, in batches of the config's size."""
+    return evaluate(state, data.eval_batches(run.dataset.test, run.config.batch_size), eval_fn)
 
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, which: str = "latest") -> dict:
@@ -41,7 +46,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, which: 
         state = run.checkpointer.restore(run.state, step)
     finally:
         run.checkpointer.close()
-    result = evaluate(state, data.eval_batches(run.dataset.test, config.batch_size))
+    result = evaluate_test_split(run, state)
     record = {"split": "test", "step": step, "epoch": step / run.per_epoch, **result, "checkpoint": which}
     writer = MetricsWriter(workdir)
     writer.write(record)

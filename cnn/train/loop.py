@@ -8,16 +8,14 @@ non-finite loss raises NonFiniteLossError before any checkpoint of the bad state
 
 from __future__ import annotations
 
-import os
-
 import jax
 import ml_collections
 from tqdm.auto import tqdm
 
 from cnn import data
-from cnn.train.evaluate import evaluate
+from cnn.train.evaluate import evaluate_test_split
 from cnn.train.guards import LossGuard, NonFiniteLossError, RunInterrupted, StopSignals
-from cnn.train.metrics import MetricsWriter, TrainWindow, read_metrics
+from cnn.train.metrics import MetricsWriter, TrainWindow
 from cnn.train.run import Run, build_run, check_workdir, every, write_config
 from cnn.train.state import TrainState
 from cnn.train.steps import eval_step, train_step
@@ -39,15 +37,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         start_step = int(state.step)
         if start_step >= run.total_steps:
             print(f"{run.checkpointer.directory} already holds the final step {start_step}; evaluating it")
-            return evaluate(state, data.eval_batches(run.dataset.test, config.batch_size), eval_fn)
+            return evaluate_test_split(run, state, eval_fn)
         writer = MetricsWriter(workdir, purge_after=start_step)
         try:
             with StopSignals() as stop:
                 return _train(run, state, writer, stop, eval_fn)
         finally:
             writer.close()
-            if os.path.exists(writer.path) and read_metrics(workdir):
-                write_curves(workdir)
+            write_curves(workdir)
     finally:
         run.checkpointer.close()
 
@@ -86,7 +83,7 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
                 bar.set_postfix(loss=f"{means['loss']:.4f}", epoch=f"{step / per_epoch:.2f}", refresh=False)
             with window.paused():
                 if test:
-                    result = evaluate(state, data.eval_batches(run.dataset.test, config.batch_size), eval_fn)
+                    result = evaluate_test_split(run, state, eval_fn)
                     writer.write({"split": "test", "step": step, "epoch": step / per_epoch, **result})
                     bar.write(f"step {step} (epoch {step / per_epoch:.2f}): test loss {result['loss']:.4f} "
                               f"top1 {result['top1']:.4f} top5 {result['top5']:.4f}")

@@ -39,9 +39,12 @@ def plot_curves(records: Sequence[dict[str, Any]], path: str, title: str = "") -
     return _save_png(fig, path)
 
 
-def write_curves(workdir: str) -> str:
-    """Regenerates `workdir/plots/curves.png` from `workdir/metrics.jsonl`; returns its path."""
+def write_curves(workdir: str) -> str | None:
+    """Regenerates `workdir/plots/curves.png` from `workdir/metrics.jsonl`; its path, or None if nothing is logged."""
     from cnn.train.metrics import read_metrics  # here, not at the top: cnn.train draws curves too
 
+    records = read_metrics(workdir) if os.path.exists(os.path.join(workdir, "metrics.jsonl")) else []
+    if not records:
+        return None
     path = os.path.join(workdir, "plots", "curves.png")
-    return plot_curves(read_metrics(workdir), path, title=os.path.basename(os.path.abspath(workdir)))
+    return plot_curves(records, path, title=os.path.basename(os.path.abspath(workdir)))
