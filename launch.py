@@ -5,6 +5,7 @@ r"""The one entry point: parses flags and calls one library function per mode.
     python launch.py eval --config experiments/fashion_mnist/lenet5.py --workdir runs/lenet5 \
         [--checkpoint=latest|best|STEP]
     python launch.py curves --workdir runs/lenet5
+    python launch.py bench --model lenet5 --batch-size 256 [--input-size 32] [--compute-dtype bfloat16] [--json]
 
 Exit codes: 0 done (or stopped by SIGTERM after checkpointing), 1 an error the message explains,
 130 stopped by ctrl-C (SIGINT) after checkpointing.
@@ -12,6 +13,7 @@ Exit codes: 0 done (or stopped by SIGTERM after checkpointing), 1 an error the m
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 
@@ -20,11 +22,18 @@ from ml_collections import config_flags
 
 from cnn.config import ConfigError, check_overrides
 
-MODES = ("train", "eval", "curves")
+MODES = ("train", "eval", "curves", "bench")
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, path[:arg].", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for config.json, metrics.jsonl and checkpoints.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "latest", "eval: which checkpoint, latest, best or a step number.")
+_MODEL = flags.DEFINE_string("model", None, "bench: the model's registered name.")
+_BATCH_SIZE = flags.DEFINE_integer("batch-size", 256, "bench: global batch size.", lower_bound=1)
+_INPUT_SIZE = flags.DEFINE_integer("input-size", None, "bench: input height and width (default: the model's).",
+                                   lower_bound=1)
+_COMPUTE_DTYPE = flags.DEFINE_enum("compute-dtype", "float32", ["float32", "bfloat16"], "bench: compute precision.")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "bench: timed runs; the median is reported.", lower_bound=1)
+_JSON = flags.DEFINE_bool("json", False, "bench: print one JSON object instead of a table.")
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
@@ -40,11 +49,25 @@ def _print_metrics(prefix: str, result: dict) -> None:
           f"over {result['count']} images")
 
 
+def _bench() -> None:
+    from cnn.bench import benchmark, format_table
+
+    try:
+        result = benchmark(_MODEL.value, _BATCH_SIZE.value, _INPUT_SIZE.value, compute_dtype=_COMPUTE_DTYPE.value,
+                           repeats=_REPEATS.value)
+    except ValueError as e:  # an unknown model, or a batch the devices do not divide
+        sys.exit(f"error: {e}")
+    print(json.dumps(result) if _JSON.value else format_table(result))
+
+
 def main(argv: list[str]) -> None:
     if len(argv) != 2 or argv[1] not in MODES:
         raise app.UsageError(f"give exactly one mode, one of {', '.join(MODES)}; got {argv[1:]}")
     mode = argv[1]
-    if _WORKDIR.value is None or (_CONFIG.value is None and mode != "curves"):
+    if mode == "bench":
+        if _MODEL.value is None:
+            raise app.UsageError("bench needs --model NAME")
+    elif _WORKDIR.value is None or (_CONFIG.value is None and mode != "curves"):
         raise app.UsageError("--workdir is required, and --config for train and eval")
     if not flags.FLAGS["verbosity"].present:
         # absl logs INFO by default, which buries the progress bar under library chatter; -v 0 restores it.
@@ -60,6 +83,8 @@ def main(argv: list[str]) -> None:
         elif mode == "eval":
             result = evaluate_checkpoint(_CONFIG.value, _WORKDIR.value, _CHECKPOINT.value)
             _print_metrics(f"checkpoint {_CHECKPOINT.value} (step {result['step']}): test ", result)
+        elif mode == "bench":
+            _bench()
         elif (path := write_curves(_WORKDIR.value)) is None:
             sys.exit(f"error: no metrics in {_WORKDIR.value}/metrics.jsonl yet; train first (launch.py train)")
         else:

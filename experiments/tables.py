@@ -16,22 +16,21 @@ import jax.numpy as jnp
 import cnn.models
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
-# Input each model is built for in the table: (height, width, channels), classes.
-MODEL_INPUTS = {"lenet5": ((28, 28, 1), 10)}
 
 
 def param_count(name: str) -> int:
-    shape, classes = MODEL_INPUTS[name]
-    model = cnn.models.create(name, num_classes=classes)
-    variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, *shape)))
+    spec = cnn.models.spec(name)
+    model = cnn.models.create(name, num_classes=spec.num_classes)
+    variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, *spec.input_shape)))
     return sum(x.size for x in jax.tree.leaves(variables["params"]))
 
 
 def models_table() -> str:
     rows = ["| model | input | classes | parameters |", "| --- | --- | --- | ---: |"]
     for name in cnn.models.names():
-        shape, classes = MODEL_INPUTS[name]
-        rows.append(f"| `{name}` | {'×'.join(map(str, shape))} | {classes} | {param_count(name):,} |")
+        spec = cnn.models.spec(name)
+        rows.append(f"| `{name}` | {'×'.join(map(str, spec.input_shape))} | {spec.num_classes} | "
+                    f"{param_count(name):,} |")
     return "\n".join(rows)
 
 

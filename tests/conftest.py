@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cnn.data import write_idx
+from cnn.data.download import NO_DOWNLOAD_ENV
 
 
 def _write_tiny_fashion_mnist(folder, n_train: int = 96, n_test: int = 50, seed: int = 0, gz: bool = True) -> None:
@@ -19,6 +20,20 @@ def _write_tiny_fashion_mnist(folder, n_train: int = 96, n_test: int = 50, seed:
             images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
         write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", images)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
+
+
+@pytest.fixture(scope="session")
+def _test_cache_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("xdg_cache")
+
+
+@pytest.fixture(autouse=True)
+def _no_dataset_downloads(monkeypatch, _test_cache_home):
+    """No test may reach the internet (CI has none, and a hung download would stall the run), nor
+    find a set a developer downloaded into ~/.cache. Subprocesses inherit both through os.environ;
+    tests of the downloader lift the first themselves."""
+    monkeypatch.setenv(NO_DOWNLOAD_ENV, "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_test_cache_home))
 
 
 @pytest.fixture

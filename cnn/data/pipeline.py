@@ -1,17 +1,20 @@
-"""Batches over in-memory splits.
+"""Batches over random-access splits (in memory, TFDS or synthetic).
 
-The training order is a function of (seed, step) alone: the permutation of an epoch
-is drawn from a generator seeded with (seed, epoch), so a run resumed at any step
-sees exactly the batches an uninterrupted run would have seen.
+The training order is a function of (seed, step) alone: the permutation of an epoch is
+drawn from a generator seeded with (seed, epoch), and host-side random transforms of a batch
+from one seeded with (seed, step), so a run resumed at any step sees exactly the batches an
+uninterrupted run would have seen. Each process reads only its own rows of every global
+batch (all of them when there is one process).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import jax
 import numpy as np
 
-from cnn.data.sources import Split
+from cnn.data.sources import RandomAccessSplit
 
 Batch = dict[str, np.ndarray]
 
@@ -28,7 +31,15 @@ def epoch_permutation(num_examples: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(num_examples)
 
 
-def train_batches(split: Split, batch_size: int, seed: int, start_step: int = 0) -> Iterator[Batch]:
+def process_rows(idx: np.ndarray) -> np.ndarray:
+    """This process's contiguous share of a global batch's indices."""
+    count = jax.process_count()
+    if count == 1:
+        return idx
+    return idx.reshape(count, -1)[jax.process_index()]
+
+
+def train_batches(split: RandomAccessSplit, batch_size: int, seed: int, start_step: int = 0) -> Iterator[Batch]:
     """Yields shuffled full batches forever, starting at `start_step`; the last partial batch of an epoch is skipped."""
     per_epoch = steps_per_epoch(len(split), batch_size)
     step = start_step
@@ -37,19 +48,16 @@ def train_batches(split: Split, batch_size: int, seed: int, start_step: int = 0)
         order = epoch_permutation(len(split), seed, epoch)
         for i in range(first, per_epoch):
             idx = np.sort(order[i * batch_size : (i + 1) * batch_size])
-            yield {"image": split.images[idx], "label": split.labels[idx]}
+            rng = np.random.default_rng([seed, epoch * per_epoch + i, 1])
+            yield split.batch(process_rows(idx), rng)
         step = (epoch + 1) * per_epoch
 
 
-def eval_batches(split: Split, batch_size: int) -> Iterator[Batch]:
+def eval_batches(split: RandomAccessSplit, batch_size: int) -> Iterator[Batch]:
     """Yields the split in order; the last batch is padded to `batch_size`, its padding masked out."""
     n = len(split)
     for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        pad = batch_size - (stop - start)
-        mask = np.concatenate([np.ones(stop - start, np.float32), np.zeros(pad, np.float32)])
-        image, label = split.images[start:stop], split.labels[start:stop]
-        if pad:
-            image = np.concatenate([image, np.zeros((pad, *image.shape[1:]), image.dtype)])
-            label = np.concatenate([label, np.zeros(pad, label.dtype)])
-        yield {"image": image, "label": label, "mask": mask}
+        idx = np.arange(start, start + batch_size)
+        mask = (idx < n).astype(np.float32)
+        batch = split.batch(process_rows(np.minimum(idx, n - 1)))  # padding repeats the last example, masked out
+        yield {**batch, "mask": process_rows(mask)}

@@ -1,6 +1,6 @@
-"""The model zoo: `create(name, num_classes=...)` and `names()`."""
+"""The model zoo: `create(name, num_classes=...)`, `names()` and `spec(name)` (default input and classes)."""
 
 from cnn.models import lenet  # noqa: F401  (registers its models)
-from cnn.models.registry import create, names
+from cnn.models.registry import ModelSpec, create, names, spec
 
-__all__ = ["create", "names"]
+__all__ = ["ModelSpec", "create", "names", "spec"]

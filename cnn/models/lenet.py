@@ -43,4 +43,4 @@ class LeNet5(nn.Module):
         return logits, taps
 
 
-register("lenet5", LeNet5)
+register("lenet5", LeNet5, input_shape=(28, 28, 1), num_classes=10)

@@ -1,20 +1,30 @@
-"""Model registry: a plain dict from lower-case name to a Module factory."""
+"""Model registry: a plain dict from lower-case name to a Module factory and the input it is built for."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import flax.linen as nn
 
 from cnn.suggest import unknown
 
-_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    factory: Callable[..., nn.Module]
+    input_shape: tuple[int, int, int]  # (height, width, channels) of the paper's (or dataset's) input
+    num_classes: int  # classes of the dataset the paper used
 
 
-def register(name: str, factory: Callable[..., nn.Module]) -> None:
+_MODELS: dict[str, ModelSpec] = {}
+
+
+def register(name: str, factory: Callable[..., nn.Module], *, input_shape: tuple[int, int, int],
+             num_classes: int) -> None:
     if name in _MODELS:
         raise ValueError(f"model {name!r} is registered twice")
-    _MODELS[name] = factory
+    _MODELS[name] = ModelSpec(factory, input_shape, num_classes)
 
 
 def names() -> list[str]:
@@ -22,8 +32,13 @@ def names() -> list[str]:
     return sorted(_MODELS)
 
 
-def create(name: str, *, num_classes: int, **overrides) -> nn.Module:
-    """Returns the linen Module registered as `name`, with `num_classes` outputs and field overrides."""
+def spec(name: str) -> ModelSpec:
+    """The factory, default input shape and class count registered as `name`."""
     if name not in _MODELS:
         raise ValueError(unknown("model", name, _MODELS))
-    return _MODELS[name](num_classes=num_classes, **overrides)
+    return _MODELS[name]
+
+
+def create(name: str, *, num_classes: int, **overrides) -> nn.Module:
+    """Returns the linen Module registered as `name`, with `num_classes` outputs and field overrides."""
+    return spec(name).factory(num_classes=num_classes, **overrides)

@@ -12,6 +12,7 @@ from cnn import data
 from cnn.train.checkpoint import CheckpointError
 from cnn.train.metrics import MetricsWriter
 from cnn.train.run import Run, build_run, check_workdir
+from cnn.train.sharding import put_batch, replicate
 from cnn.train.state import TrainState
 from cnn.train.steps import eval_step
 
@@ -27,9 +28,10 @@ def evaluate(state: TrainState, batches: Iterable[dict], eval_fn=None) -> dict[s
     return {**{k: v / count for k, v in totals.items()}, "count": int(count)}
 
 
-def evaluate_test_split(run: Run, state: TrainState, eval_fn=None) -> dict[str, float]:
-    """`evaluate` over the test split of `run`'s dataset, in batches of the config's size."""
-    return evaluate(state, data.eval_batches(run.dataset.test, run.config.batch_size), eval_fn)
+def evaluate_test_split(run: Run, state: TrainState) -> dict[str, float]:
+    """`evaluate` over the test split of `run`'s dataset, in global batches of the config's size on its mesh."""
+    batches = (put_batch(b, run.mesh) for b in data.eval_batches(run.dataset.test, run.config.batch_size))
+    return evaluate(state, batches, run.eval_fn)
 
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, which: str = "latest") -> dict:
@@ -43,7 +45,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, which: 
     run = build_run(config, workdir)
     try:
         step = run.checkpointer.resolve(which)
-        state = run.checkpointer.restore(run.state, step)
+        state = replicate(run.checkpointer.restore(run.state, step), run.mesh)
     finally:
         run.checkpointer.close()
     result = evaluate_test_split(run, state)

@@ -8,7 +8,6 @@ non-finite loss raises NonFiniteLossError before any checkpoint of the bad state
 
 from __future__ import annotations
 
-import jax
 import ml_collections
 from tqdm.auto import tqdm
 
@@ -17,8 +16,8 @@ from cnn.train.evaluate import evaluate_test_split
 from cnn.train.guards import LossGuard, NonFiniteLossError, RunInterrupted, StopSignals
 from cnn.train.metrics import MetricsWriter, TrainWindow
 from cnn.train.run import Run, build_run, check_workdir, every, write_config
+from cnn.train.sharding import put_batch, replicate
 from cnn.train.state import TrainState
-from cnn.train.steps import eval_step, train_step
 from cnn.viz import write_curves
 
 
@@ -31,17 +30,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     check_workdir(config, workdir)
     run = build_run(config, workdir)
     write_config(config, workdir)  # only once the config has built a run, so a typo leaves no trace
-    eval_fn = jax.jit(eval_step)
     try:
-        state = run.checkpointer.restore_latest(run.state)
+        state = replicate(run.checkpointer.restore_latest(run.state), run.mesh)
         start_step = int(state.step)
         if start_step >= run.total_steps:
             print(f"{run.checkpointer.directory} already holds the final step {start_step}; evaluating it")
-            return evaluate_test_split(run, state, eval_fn)
+            return evaluate_test_split(run, state)
         writer = MetricsWriter(workdir, purge_after=start_step)
         try:
             with StopSignals() as stop:
-                return _train(run, state, writer, stop, eval_fn)
+                return _train(run, state, writer, stop)
         finally:
             writer.close()
             write_curves(workdir)
@@ -49,11 +47,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         run.checkpointer.close()
 
 
-def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals, eval_fn) -> dict[str, float]:
+def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals) -> dict[str, float]:
     config, checkpointer, per_epoch = run.config, run.checkpointer, run.per_epoch
     start_step, total_steps = int(state.step), run.total_steps
     eval_every = every(config.eval_every_steps, per_epoch)
-    train_fn = jax.jit(train_step, donate_argnums=0)
     batches = data.train_batches(run.dataset.train, config.batch_size, config.seed, start_step)
     window, guard = TrainWindow(config.batch_size), LossGuard()
     result: dict[str, float] = {}
@@ -62,7 +59,7 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
         if start_step:
             bar.write(f"resuming from the checkpoint of step {start_step} in {checkpointer.directory}")
         for step in range(start_step + 1, total_steps + 1):
-            state, metrics = train_fn(state, next(batches), run.dropout_key)
+            state, metrics = run.train_fn(state, put_batch(next(batches), run.mesh), run.dropout_key)
             guard.add(step, metrics["loss"])
             window.add(metrics)
             bar.update(config.batch_size)
@@ -83,7 +80,7 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
                 bar.set_postfix(loss=f"{means['loss']:.4f}", epoch=f"{step / per_epoch:.2f}", refresh=False)
             with window.paused():
                 if test:
-                    result = evaluate_test_split(run, state, eval_fn)
+                    result = evaluate_test_split(run, state)
                     writer.write({"split": "test", "step": step, "epoch": step / per_epoch, **result})
                     bar.write(f"step {step} (epoch {step / per_epoch:.2f}): test loss {result['loss']:.4f} "
                               f"top1 {result['top1']:.4f} top5 {result['top5']:.4f}")

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 
 import jax
 import ml_collections
 import optax
+from jax.sharding import Mesh
 
 from cnn import data, models
 from cnn.config import ConfigError, as_json, run_changing_differences
 from cnn.train.checkpoint import Checkpointer
+from cnn.train.compiled import compile_steps
 from cnn.train.optim import build_optimizer, build_schedule
+from cnn.train.sharding import check_batch_size, make_mesh
 from cnn.train.state import TrainState, create_train_state
 
 
@@ -26,6 +30,9 @@ class Run:
     state: TrainState  # freshly initialised; restore from `checkpointer` to continue a run
     dropout_key: jax.Array
     checkpointer: Checkpointer
+    mesh: Mesh
+    train_fn: Callable  # (state, batch, dropout_key) -> (state, metrics), jitted for the mesh, donates state
+    eval_fn: Callable  # (state, batch) -> {loss, top1, top5, count} sums, jitted for the mesh
 
 
 def every(steps: int, per_epoch: int) -> int:
@@ -73,8 +80,11 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def build_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
-    """Loads the dataset and initialises the model, optimizer and checkpointer that `config` names."""
-    dataset = data.load(config.dataset.name, config.dataset.data_dir or None)
+    """Loads the dataset and initialises the model, optimizer, checkpointer and compiled steps that `config` names."""
+    mesh = make_mesh(config.mesh.data)
+    check_batch_size(config.batch_size, mesh)
+    dataset = data.load(config.dataset.name, config.dataset.data_dir or None, image_size=config.dataset.image_size,
+                        train_split=config.dataset.train_split, eval_split=config.dataset.eval_split)
     try:
         per_epoch = data.steps_per_epoch(len(dataset.train), config.batch_size)
     except ValueError as e:
@@ -83,8 +93,9 @@ def build_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
     model = _create_model(config, dataset.num_classes)
     schedule = build_schedule(config.schedule, config.optimizer.learning_rate, per_epoch, total_steps)
     init_key, dropout_key = jax.random.split(jax.random.key(config.seed))
-    state = create_train_state(model, build_optimizer(config.optimizer, schedule), init_key,
-                               dataset.train.images.shape[1:])
+    state = create_train_state(model, build_optimizer(config.optimizer, schedule), init_key, dataset.image_shape)
+    train_fn, eval_fn = compile_steps(config, dataset, mesh)
     checkpointer = Checkpointer(workdir, every(config.checkpoint_every_steps, per_epoch),
                                 config.keep_checkpoints, config.keep_best_checkpoints)
-    return Run(config, dataset, per_epoch, total_steps, schedule, state, dropout_key, checkpointer)
+    return Run(config, dataset, per_epoch, total_steps, schedule, state, dropout_key, checkpointer,
+               mesh, train_fn, eval_fn)

@@ -1,12 +1,25 @@
-"""Train and eval steps: pure functions of (state, batch), compiled with jax.jit by the loop."""
+"""Train and eval steps: pure functions of (state, batch), compiled for a mesh by `cnn.train.sharding`.
+
+Options are bound with functools.partial before compiling:
+- `prepare(images, step)` turns the stored batch into model input on device (normalising
+  uint8 images, augmenting); it gets the step so its randomness is a function of (seed, step).
+- `compute_dtype` (e.g. jnp.bfloat16) runs the forward and backward passes in that precision
+  while the parameters, their gradients and the optimizer state stay float32: the cast of the
+  parameters is inside the differentiated function, so its gradient comes back as float32.
+- `label_smoothing` mixes the one-hot targets with the uniform distribution (Szegedy et al. 2016).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from cnn.train.state import TrainState
+
+Prepare = Callable[[jax.Array, jax.Array], jax.Array]  # (images, step) -> model input
 
 
 def top_k_correct(logits: jax.Array, labels: jax.Array, k: int) -> jax.Array:
@@ -20,30 +33,54 @@ def _variables(state: TrainState, params) -> dict:
     return {"params": params, "batch_stats": state.batch_stats} if state.batch_stats else {"params": params}
 
 
-def train_step(state: TrainState, batch: dict, dropout_key: jax.Array) -> tuple[TrainState, dict]:
+def _cast(tree, dtype):
+    if dtype is None:
+        return tree
+    return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
+def _input(batch: dict, step: jax.Array, prepare: Prepare | None, compute_dtype) -> jax.Array:
+    images = batch["image"] if prepare is None else prepare(batch["image"], step)
+    return _cast(images, compute_dtype)
+
+
+def train_step(state: TrainState, batch: dict, rng: jax.Array, *, prepare: Prepare | None = None,
+               compute_dtype=None, label_smoothing: float = 0.0) -> tuple[TrainState, dict]:
     """One optimizer update on `batch`; dropout randomness is folded from the step, so replays match."""
-    key = jax.random.fold_in(dropout_key, state.step)
+    key = jax.random.fold_in(rng, state.step)
     mutable = ["batch_stats"] if state.batch_stats else False
+    images = _input(batch, state.step, prepare, compute_dtype)
+    labels = batch["label"]
 
     def loss_fn(params):
         out = state.apply_fn(
-            _variables(state, params), batch["image"], train=True, rngs={"dropout": key}, mutable=mutable
+            _variables(state, _cast(params, compute_dtype)), images, train=True, rngs={"dropout": key},
+            mutable=mutable,
         )
         (logits, _), updates = out if mutable else (out, {})
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
+        logits = logits.astype(jnp.float32)
+        if label_smoothing:
+            targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
+            loss = optax.softmax_cross_entropy(logits, targets).mean()
+        else:
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
         return loss, (logits, updates)
 
     (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     state = state.apply_gradients(grads=grads)
     if mutable:
-        state = state.replace(batch_stats=updates["batch_stats"])
-    top1 = top_k_correct(logits, batch["label"], 1).mean()
+        state = state.replace(batch_stats=_cast(updates["batch_stats"], jnp.float32))
+    top1 = top_k_correct(logits, labels, 1).mean()
     return state, {"loss": loss, "top1": top1}
 
 
-def eval_step(state: TrainState, batch: dict) -> dict:
+def eval_step(state: TrainState, batch: dict, *, normalize: Callable[[jax.Array], jax.Array] | None = None,
+              compute_dtype=None) -> dict:
     """Sums of loss and top-1/top-5 hits over the unmasked examples, and their count."""
-    logits, _ = state.apply_fn(_variables(state, state.params), batch["image"], train=False)
+    images = batch["image"] if normalize is None else normalize(batch["image"])
+    variables = _variables(state, _cast(state.params, compute_dtype))
+    logits, _ = state.apply_fn(variables, _cast(images, compute_dtype), train=False)
+    logits = logits.astype(jnp.float32)
     mask = batch["mask"]
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
     return {

@@ -23,10 +23,24 @@ def get_config() -> ml_collections.ConfigDict:
     config.checkpoint_every_steps = -1  # <= 0: at the end of every epoch
     config.keep_checkpoints = 3  # the latest N are kept
     config.keep_best_checkpoints = 1  # and the best N by test top-1 (`launch.py eval --checkpoint=best`)
+    config.compute_dtype = "float32"  # or "bfloat16": forward/backward in bf16, parameters and optimizer in f32
+    config.label_smoothing = 0.0
+
+    config.mesh = ml_collections.ConfigDict()
+    config.mesh.data = -1  # devices on the data axis; -1: all visible devices. batch_size must divide by it
 
     config.dataset = ml_collections.ConfigDict()
     config.dataset.name = "fashion_mnist"
     config.dataset.data_dir = ""  # empty: $CNN_DATA_DIR, then /usr/share/datasets/fashion-mnist
+    config.dataset.image_size = 0  # tfds:NAME only: 0 keeps the stored size, S crops and resizes to S×S
+    config.dataset.train_split = "train"  # tfds:NAME only
+    config.dataset.eval_split = "test"  # tfds:NAME only
+
+    config.augment = ml_collections.ConfigDict()  # on device, a function of (seed, step)
+    config.augment.crop_padding = 0  # pad by this much and crop back at a random offset; 0: off
+    config.augment.crop_mode = "constant"  # how the crop padding is filled: constant (0), edge or reflect
+    config.augment.translate = 0  # random shift of up to this many pixels; 0: off
+    config.augment.flip = False  # random left-right flip
 
     config.model = ml_collections.ConfigDict()
     config.model.name = "lenet5"

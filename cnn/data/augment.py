@@ -1,0 +1,146 @@
+"""Batch augmentation as pure JAX functions, meant to run on device inside the jitted train step.
+
+Every function takes and returns a whole NHWC batch with static shapes, draws one set of
+random parameters per example from the given key, and needs no host round-trip. With
+`augmentation_key(seed, step)` as the key, the augmented batch of a step is a function of
+(seed, step) alone, so a resumed run replays exactly what an uninterrupted one saw.
+
+`augment` reads these keys of the augment config (`config.augment`); a missing key is off:
+  crop_padding  int, 0 = off. Pad H and W by this much on each side, then crop back at a random offset.
+  crop_mode     "constant" (zeros, the default), "edge" or "reflect": how the crop padding is filled.
+  translate     int, 0 = off. Shift each image by up to this many pixels along each axis, filling with 0.
+  flip          bool. Flip each image left-right with probability 0.5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from cnn.config import ConfigError
+from cnn.suggest import unknown
+
+CROP_MODES = ("constant", "edge", "reflect")
+
+# "augm" as a big-endian uint32. The train run derives its init and dropout keys by splitting
+# jax.random.key(seed); folding a fixed tag into that root key instead gives a stream no split
+# of it reproduces, so turning augmentation on leaves the init and dropout streams (and thus
+# runs without augmentation) unchanged.
+_AUGMENT_TAG = int.from_bytes(b"augm", "big")
+
+
+def augmentation_key(seed: int, step: jax.Array | int) -> jax.Array:
+    """The augmentation key of training step `step`; `step` may be traced (e.g. state.step under jit)."""
+    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), _AUGMENT_TAG), step)
+
+
+def _check_batch(images: jax.Array) -> None:
+    if images.ndim != 4:
+        raise ValueError(f"expected an NHWC batch of images, got shape {images.shape}")
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in CROP_MODES:
+        raise ValueError(unknown("crop mode", mode, CROP_MODES))
+
+
+def _crop_at_random_offsets(key: jax.Array, padded: jax.Array, margin: int) -> jax.Array:
+    """Crops each example of `padded` (padded by `margin` per side) back to its original size.
+
+    The (row, column) offset of each example is uniform in [0, 2 * margin]², drawn independently.
+    """
+    n, height, width, channels = padded.shape
+    size = (height - 2 * margin, width - 2 * margin, channels)
+    offsets = jax.random.randint(key, (n, 2), 0, 2 * margin + 1)
+
+    def crop(image: jax.Array, offset: jax.Array) -> jax.Array:
+        return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), size)
+
+    return jax.vmap(crop)(padded, offsets)
+
+
+def _pad_spatial(images: jax.Array, padding: int, mode: str, fill: float = 0.0) -> jax.Array:
+    widths = ((0, 0), (padding, padding), (padding, padding), (0, 0))
+    if mode == "constant":
+        return jnp.pad(images, widths, mode="constant", constant_values=fill)
+    return jnp.pad(images, widths, mode=mode)
+
+
+def random_crop(key: jax.Array, images: jax.Array, padding: int, mode: str = "constant") -> jax.Array:
+    """Pads H and W by `padding` per side (`mode`: see CROP_MODES), then crops back at a random offset per example."""
+    _check_batch(images)
+    _check_mode(mode)
+    if padding < 0:
+        raise ValueError(f"crop padding must be >= 0, got {padding}")
+    return _crop_at_random_offsets(key, _pad_spatial(images, padding, mode), padding)
+
+
+def random_translate(key: jax.Array, images: jax.Array, max_shift: int, fill: float = 0.0) -> jax.Array:
+    """Shifts each example by an independent integer (dy, dx) in [-max_shift, max_shift]², filling with `fill`."""
+    _check_batch(images)
+    if max_shift < 0:
+        raise ValueError(f"translation max_shift must be >= 0, got {max_shift}")
+    # A shift by (dy, dx) is the crop at offset (max_shift - dy, max_shift - dx) of the batch padded
+    # with `fill`; a uniform offset in [0, 2 * max_shift] is a uniform shift in [-max_shift, max_shift].
+    return _crop_at_random_offsets(key, _pad_spatial(images, max_shift, "constant", fill), max_shift)
+
+
+def horizontal_flip(key: jax.Array, images: jax.Array, probability: float = 0.5) -> jax.Array:
+    """Flips each example left-right, independently, with `probability`."""
+    _check_batch(images)
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"flip probability must be in [0, 1], got {probability}")
+    flipped = jax.random.bernoulli(key, probability, (images.shape[0],))
+    return jnp.where(flipped[:, None, None, None], images[:, :, ::-1], images)
+
+
+def normalize(images: jax.Array, mean: Sequence[float], std: Sequence[float]) -> jax.Array:
+    """Returns float32 (x - mean[c]) / std[c] per channel c (the last axis).
+
+    uint8 images are first scaled to [0, 1] (divided by 255), so `mean` and `std` are always
+    given on the [0, 1] scale, whatever the storage dtype; float images are used as they are.
+    """
+    _check_batch(images)
+    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    channels = images.shape[-1]
+    for name, values in (("mean", mean), ("std", std)):
+        if values.shape != (channels,):
+            raise ValueError(
+                f"normalize {name} has {values.size} values but the images have {channels} channels; "
+                f"give one {name} per channel"
+            )
+    if np.any(std <= 0):
+        raise ValueError(f"normalize std must be positive per channel, got {std.tolist()}")
+    images = jnp.asarray(images)
+    x = images.astype(jnp.float32) / 255.0 if images.dtype == jnp.uint8 else images.astype(jnp.float32)
+    return (x - mean) / std
+
+
+def enabled(config: ml_collections.ConfigDict) -> bool:
+    """Whether the augment config turns on any augmentation."""
+    return config.get("crop_padding", 0) > 0 or config.get("translate", 0) > 0 or bool(config.get("flip", False))
+
+
+def augment(key: jax.Array, images: jax.Array, config: ml_collections.ConfigDict) -> jax.Array:
+    """Applies crop, translate and flip, in that order, as the augment config asks (see the module doc).
+
+    `config` is static: close over it when jitting. With everything off, `images` is returned as is.
+    """
+    mode = config.get("crop_mode", "constant")
+    if mode not in CROP_MODES:
+        raise ConfigError(f"config.augment.crop_mode: {unknown('crop mode', mode, CROP_MODES)}")
+    if not enabled(config):
+        return images
+    # Always three keys, so switching one augmentation on or off leaves the others' draws unchanged.
+    crop_key, translate_key, flip_key = jax.random.split(key, 3)
+    if config.get("crop_padding", 0) > 0:
+        images = random_crop(crop_key, images, config.crop_padding, mode)
+    if config.get("translate", 0) > 0:
+        images = random_translate(translate_key, images, config.translate)
+    if config.get("flip", False):
+        images = horizontal_flip(flip_key, images)
+    return images

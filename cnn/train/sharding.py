@@ -1,0 +1,78 @@
+"""Data parallelism with jax.sharding: one `data` mesh axis, batches split along it, state replicated.
+
+The train step is compiled once by `jax.jit` for the mesh. Because the batch is a single
+global array sharded over the devices (not one array per device, as with pmap), every
+reduction in the step, the loss mean and the BatchNorm batch statistics included, is over
+the whole global batch: XLA inserts the cross-device sums itself. The same code therefore
+computes the same numbers on 1 device or 8, up to the order of floating-point sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from cnn.config import ConfigError
+
+DATA_AXIS = "data"
+
+
+def make_mesh(num_devices: int = -1) -> Mesh:
+    """A one-axis mesh over the first `num_devices` devices (all of them when <= 0)."""
+    devices = jax.devices()
+    if num_devices > len(devices):
+        raise ConfigError(
+            f"config.mesh.data asks for {num_devices} devices but only {len(devices)} are visible "
+            f"({devices[0].platform}); set config.mesh.data=-1 to use all of them")
+    if num_devices > 0:
+        devices = devices[:num_devices]
+    return Mesh(np.array(devices), (DATA_AXIS,))
+
+
+def check_batch_size(batch_size: int, mesh: Mesh) -> None:
+    """Refuses a global batch the data axis cannot split into equal per-device shards."""
+    n = mesh.shape[DATA_AXIS]
+    if batch_size % n:
+        lower, upper = batch_size // n * n, (batch_size // n + 1) * n
+        nearest = f"{lower} or {upper}" if lower else f"{upper}"
+        raise ConfigError(
+            f"config.batch_size {batch_size} does not split over the {n} devices of the data axis; "
+            f"use a multiple of {n} (e.g. {nearest}), or fewer devices with config.mesh.data")
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading (batch) dimension split along the data axis, every other dimension whole."""
+    return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def put_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+    """Assembles this process's rows of a global batch into global arrays sharded over the mesh."""
+    sharding = batch_sharding(mesh)
+    return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
+
+
+def replicate(tree, mesh: Mesh):
+    """Places a pytree (the train state) whole on every device of the mesh."""
+    return jax.device_put(tree, replicated(mesh))
+
+
+def jit_train_step(step: Callable, mesh: Mesh) -> Callable:
+    """Compiles `step(state, batch, rng) -> (state, metrics)` for the mesh; the input state's buffers are donated."""
+    return jax.jit(
+        step,
+        in_shardings=(replicated(mesh), batch_sharding(mesh), replicated(mesh)),
+        out_shardings=(replicated(mesh), replicated(mesh)),
+        donate_argnums=0,
+    )
+
+
+def jit_eval_step(step: Callable, mesh: Mesh) -> Callable:
+    """Compiles `step(state, batch) -> sums` for the mesh."""
+    return jax.jit(step, in_shardings=(replicated(mesh), batch_sharding(mesh)), out_shardings=replicated(mesh))
