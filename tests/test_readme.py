@@ -33,3 +33,14 @@ def test_readme_tables_are_generated_from_the_code():
     tables = runpy.run_path(os.path.join(ROOT, "experiments", "tables.py"))
     text = _readme()
     assert tables["render"](text) == text, "README tables are stale: run python experiments/tables.py --write"
+
+
+def test_every_config_key_of_the_default_experiment_is_documented():
+    from cnn.config import flat_keys, load_config
+
+    text = _readme()
+    config = load_config(os.path.join(ROOT, "experiments", "fashion_mnist", "lenet5.py"))
+    keys = flat_keys(config)
+    leaves = [k for k in keys if not any(other.startswith(k + ".") for other in keys)]
+    missing = [k for k in leaves if f"`{k}`" not in text and f"`{k.split('.')[-1]}`" not in text]
+    assert not missing, f"README's config keys paragraph lacks {missing}"

@@ -1,13 +1,33 @@
-"""The optax chain a config asks for: learning-rate schedule, optimizer, weight decay.
+"""The optax chain a config asks for: learning-rate schedule, optimizer, weight decay, clipping.
 
-Config fields (`config.optimizer`): name ("sgd" | "adam"), learning_rate, momentum and
-nesterov (sgd), b1, b2, eps (adam), weight_decay. For sgd, weight decay is the L2 term
-added to the gradient before momentum (as in torch.optim.SGD); for adam it is decoupled
-(AdamW, Loshchilov & Hutter 2019). Only kernels (parameters with two or more dimensions)
-are decayed, never biases or normalisation scales.
+Every optimizer is one chain of the same shape, so weight decay and clipping mean the same
+thing whichever optimizer runs:
 
-`config.schedule`: name ("constant" | "cosine" | "step"), warmup_epochs (linear ramp from
-0), and for "step" the `boundaries_epochs` at which the rate is multiplied by `decay_factor`.
+    [clip_by_global_norm] -> [coupled decay] -> scale_by_<optimizer> -> [decoupled decay] -> -lr(t)
+
+`config.optimizer`: name, learning_rate, weight_decay, weight_decay_style, clip_grad_norm
+(0: off), and per optimizer:
+  sgd      momentum (0: plain SGD), nesterov
+  rmsprop  rho (decay of the mean square), eps (added to its root, as in torch and Keras),
+           momentum (0: none; applied to the rescaled gradient, as in torch.optim.RMSprop)
+  adam     b1, b2, eps
+  adamw    b1, b2, eps
+  adagrad  initial_accumulator_value, eps (inside the root, as in optax)
+
+Weight decay only touches kernels (parameters with two or more dimensions), never biases or
+normalisation scales. weight_decay_style "coupled" is the classic L2 term: wd·w joins the
+gradient before the optimizer rescales it (torch.optim's weight_decay). "decoupled" is
+Loshchilov & Hutter (2019): wd·w joins after the rescaling, so only the learning rate
+multiplies it, never momentum or the adaptive denominators. "" picks the optimizer's own
+default: decoupled for adamw, coupled for the others.
+
+Older configs meant AdamW by `adam` with weight decay; `adam` now means Adam with coupled L2,
+so such configs must say `adamw` to keep their numerics.
+
+`config.schedule`: name ("constant" | "cosine" | "step" | "exponential"), warmup_epochs
+(linear ramp from 0); "step" multiplies the rate by `decay_factor` at each of
+`boundaries_epochs`; "exponential" multiplies it by `decay_rate` per epoch after the warm-up,
+continuously or, with `staircase`, at whole epochs.
 """
 
 from __future__ import annotations
@@ -19,8 +39,9 @@ import optax
 from cnn.config import ConfigError
 from cnn.suggest import unknown
 
-SCHEDULES = ("constant", "cosine", "step")
-OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "cosine", "exponential", "step")
+OPTIMIZERS = ("adagrad", "adam", "adamw", "rmsprop", "sgd")
+WEIGHT_DECAY_STYLES = ("coupled", "decoupled")
 
 
 def _unknown(kind: str, name: str, known: tuple[str, ...]) -> ConfigError:
@@ -50,10 +71,17 @@ def build_schedule(
         main = optax.piecewise_constant_schedule(
             learning_rate, {b: schedule.get("decay_factor", 0.1) for b in boundaries}
         )
+    elif schedule.name == "exponential":
+        decay_rate = schedule.get("decay_rate", 0.9)
+        if decay_rate <= 0:
+            raise ConfigError(f"schedule.decay_rate must be positive (the factor per epoch), got {decay_rate}")
+        main = optax.exponential_decay(learning_rate, transition_steps=steps_per_epoch, decay_rate=decay_rate,
+                                       staircase=schedule.get("staircase", False))
     else:
         raise _unknown("schedule", schedule.name, SCHEDULES)
     if warmup == 0:
         return main
+    # join_schedules hands `main` the steps counted from the end of the warm-up.
     return optax.join_schedules([optax.linear_schedule(0.0, learning_rate, warmup), main], [warmup])
 
 
@@ -61,22 +89,48 @@ def _kernels(params) -> dict:
     return jax.tree.map(lambda p: p.ndim > 1, params)
 
 
+def _scale_by(optimizer: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    """The optimizer's own rescaling of the gradient, before the learning rate and sign flip."""
+    name, momentum = optimizer.name, optimizer.get("momentum", 0.0)
+    if name == "sgd":
+        return optax.trace(momentum, nesterov=optimizer.get("nesterov", False)) if momentum else optax.identity()
+    if name == "rmsprop":
+        rms = optax.scale_by_rms(decay=optimizer.get("rho", 0.9), eps=optimizer.get("eps", 1e-8), eps_in_sqrt=False)
+        return optax.chain(rms, optax.trace(momentum)) if momentum else rms
+    if name in ("adam", "adamw"):
+        return optax.scale_by_adam(b1=optimizer.get("b1", 0.9), b2=optimizer.get("b2", 0.999),
+                                   eps=optimizer.get("eps", 1e-8))
+    if name == "adagrad":
+        return optax.scale_by_rss(initial_accumulator_value=optimizer.get("initial_accumulator_value", 0.1),
+                                  eps=optimizer.get("eps", 1e-8))
+    raise _unknown("optimizer", name, OPTIMIZERS)
+
+
+def _weight_decay_style(optimizer: ml_collections.ConfigDict) -> str:
+    style = optimizer.get("weight_decay_style", "")
+    if style == "":
+        return "decoupled" if optimizer.name == "adamw" else "coupled"
+    if style not in WEIGHT_DECAY_STYLES:
+        known = unknown("weight decay style", style, WEIGHT_DECAY_STYLES)
+        raise ConfigError(f'config.optimizer.weight_decay_style: {known} (or "" for the optimizer\'s default)')
+    return style
+
+
 def build_optimizer(optimizer: ml_collections.ConfigDict, schedule: optax.Schedule) -> optax.GradientTransformation:
     """The optax chain for `config.optimizer`, driven by `schedule`."""
+    scale_by = _scale_by(optimizer)  # first, so an unknown name is reported before any other key
     weight_decay = optimizer.get("weight_decay", 0.0)
-    if optimizer.name == "sgd":
-        return optax.chain(
-            optax.add_decayed_weights(weight_decay, mask=_kernels) if weight_decay else optax.identity(),
-            optax.sgd(schedule, momentum=optimizer.get("momentum", 0.0) or None,
-                      nesterov=optimizer.get("nesterov", False)),
-        )
-    if optimizer.name == "adam":
-        return optax.adamw(
-            schedule,
-            b1=optimizer.get("b1", 0.9),
-            b2=optimizer.get("b2", 0.999),
-            eps=optimizer.get("eps", 1e-8),
-            weight_decay=weight_decay,
-            mask=_kernels,
-        )
-    raise _unknown("optimizer", optimizer.name, OPTIMIZERS)
+    if weight_decay < 0:
+        raise ConfigError(f"config.optimizer.weight_decay must be >= 0 (0: off), got {weight_decay}")
+    clip = optimizer.get("clip_grad_norm", 0.0)
+    if clip < 0:
+        raise ConfigError(f"config.optimizer.clip_grad_norm must be >= 0 (0: off), got {clip}")
+    style = _weight_decay_style(optimizer)
+    decay = [optax.add_decayed_weights(weight_decay, mask=_kernels)] if weight_decay else []
+    return optax.chain(
+        *([optax.clip_by_global_norm(clip)] if clip else []),
+        *(decay if style == "coupled" else []),
+        scale_by,
+        *(decay if style == "decoupled" else []),
+        optax.scale_by_learning_rate(schedule),
+    )

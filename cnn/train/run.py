@@ -93,7 +93,11 @@ def build_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
     model = _create_model(config, dataset.num_classes)
     schedule = build_schedule(config.schedule, config.optimizer.learning_rate, per_epoch, total_steps)
     init_key, dropout_key = jax.random.split(jax.random.key(config.seed))
-    state = create_train_state(model, build_optimizer(config.optimizer, schedule), init_key, dataset.image_shape)
+    try:
+        state = create_train_state(model, build_optimizer(config.optimizer, schedule), init_key, dataset.image_shape,
+                                   config.init.name, config.init.std)
+    except ValueError as e:  # bad init.* values, or a model that cannot take these images: the message says which
+        raise ConfigError(str(e)) from None
     train_fn, eval_fn = compile_steps(config, dataset, mesh)
     checkpointer = Checkpointer(workdir, every(config.checkpoint_every_steps, per_epoch),
                                 config.keep_checkpoints, config.keep_best_checkpoints)

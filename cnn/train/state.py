@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
+from cnn.models.init import reinitialize
+
 
 class TrainState(train_state.TrainState):
     # Running statistics of BatchNorm layers; empty for models without them.
@@ -17,13 +19,17 @@ class TrainState(train_state.TrainState):
 
 
 def create_train_state(
-    model: nn.Module, tx: optax.GradientTransformation, key: jax.Array, input_shape: tuple[int, ...]
+    model: nn.Module, tx: optax.GradientTransformation, key: jax.Array, input_shape: tuple[int, ...],
+    init: str = "default", init_std: float = 0.01,
 ) -> TrainState:
-    """Initialises `model` on a dummy batch of `input_shape` (H, W, C) and wraps it with `tx`."""
+    """Initialises `model` on a dummy batch of `input_shape` (H, W, C) and wraps it with `tx`.
+
+    `init` other than "default" redraws the kernels by that scheme (`cnn.models.init`).
+    """
     variables = model.init(key, jnp.zeros((1, *input_shape), jnp.float32), train=False)
     return TrainState.create(
         apply_fn=model.apply,
-        params=variables["params"],
+        params=reinitialize(variables["params"], jax.random.fold_in(key, 1), init, init_std),
         batch_stats=variables.get("batch_stats", {}),
         tx=tx,
     )

@@ -45,21 +45,31 @@ def get_config() -> ml_collections.ConfigDict:
     config.model = ml_collections.ConfigDict()
     config.model.name = "lenet5"
 
+    config.init = ml_collections.ConfigDict()
+    config.init.name = "default"  # default (the model's own), gaussian, xavier, xavier_normal, he, he_uniform
+    config.init.std = 0.01  # for name="gaussian"
+
     config.optimizer = ml_collections.ConfigDict()
     config.optimizer.name = "sgd"
     config.optimizer.learning_rate = 0.05
     config.optimizer.momentum = 0.9
     config.optimizer.nesterov = True
     config.optimizer.weight_decay = 5e-4
+    config.optimizer.weight_decay_style = ""  # coupled (L2) or decoupled; "": decoupled for adamw, else coupled
+    config.optimizer.clip_grad_norm = 0.0  # clip gradients to this global norm; 0: off
     config.optimizer.b1 = 0.9
     config.optimizer.b2 = 0.999
     config.optimizer.eps = 1e-8
+    config.optimizer.rho = 0.9  # rmsprop
+    config.optimizer.initial_accumulator_value = 0.1  # adagrad
 
     config.schedule = ml_collections.ConfigDict()
     config.schedule.name = "cosine"
     config.schedule.warmup_epochs = 1.0
     config.schedule.boundaries_epochs = (8, 12)  # for name="step"
     config.schedule.decay_factor = 0.1  # for name="step"
+    config.schedule.decay_rate = 0.9  # for name="exponential": factor per epoch
+    config.schedule.staircase = False  # for name="exponential": decay at whole epochs only
 
     config.lock()
     return config

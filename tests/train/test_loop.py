@@ -61,6 +61,21 @@ def test_rerun_after_losing_the_last_steps_replays_them_exactly(tmp_path, tiny_d
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints")), key=int) == ["4", "8", "12"]
 
 
+def test_augmented_runs_replay_the_same_augmentations_on_resume(tmp_path, tiny_data_dir, straight):
+    def augmented():
+        config = _config(tiny_data_dir)
+        config.augment.crop_padding, config.augment.translate, config.augment.flip = 2, 1, True
+        return config
+
+    first = train_and_evaluate(augmented(), str(tmp_path / "a"))
+    assert _without_speed(read_metrics(str(tmp_path / "a"))) != _without_speed(straight[1])
+    workdir = str(tmp_path / "b")
+    train_and_evaluate(augmented(), workdir)
+    shutil.rmtree(os.path.join(workdir, "checkpoints", "12"))
+    assert train_and_evaluate(augmented(), workdir) == first
+    assert _without_speed(read_metrics(workdir)) == _without_speed(read_metrics(str(tmp_path / "a")))
+
+
 def test_finished_run_is_evaluated_not_retrained(tmp_path, tiny_data_dir, capsys):
     first = train_and_evaluate(_config(tiny_data_dir, num_train_steps=4), str(tmp_path))
     lines = len(read_metrics(str(tmp_path)))
