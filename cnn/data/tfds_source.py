@@ -17,7 +17,10 @@ the network): `tfds build NAME --file_format=array_record [--data_dir DIR]`.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
@@ -96,11 +99,24 @@ class TfdsSplit:
             return centre_crop(image, self._image_size)
         return random_resized_crop(image, self._image_size, rng)
 
+    def _load(self, i: int, seed: int | None) -> tuple[np.ndarray, int]:
+        example = self._source[int(i)]
+        rng = None if seed is None else np.random.default_rng(seed)
+        return self._image(example, rng), example[LABEL]
+
     def batch(self, idx: np.ndarray, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
-        examples = [self._source[int(i)] for i in idx]
-        images = np.stack([self._image(e, rng) for e in examples]).astype(np.uint8)
-        labels = np.asarray([e[LABEL] for e in examples], np.int32)
+        # Examples are read and transformed in parallel (file reads and PIL release the GIL); each
+        # draws from its own generator, seeded in order from `rng`, so threads cannot reorder draws.
+        seeds = [None] * len(idx) if rng is None else rng.integers(0, 2**63, len(idx)).tolist()
+        loaded = list(_decode_pool().map(self._load, idx, seeds))
+        images = np.stack([image for image, _ in loaded]).astype(np.uint8)
+        labels = np.asarray([label for _, label in loaded], np.int32)
         return {"image": images, "label": labels}
+
+
+@functools.cache
+def _decode_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=min(32, os.cpu_count() or 1), thread_name_prefix="tfds-decode")
 
 
 def _channel_statistics(split: TfdsSplit) -> tuple[tuple[float, ...], tuple[float, ...]]:

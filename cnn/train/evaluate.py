@@ -9,6 +9,7 @@ import jax
 import ml_collections
 
 from cnn import data
+from cnn.data.prefetch import Prefetcher
 from cnn.train.checkpoint import CheckpointError
 from cnn.train.metrics import MetricsWriter
 from cnn.train.run import Run, build_run, check_workdir
@@ -30,8 +31,9 @@ def evaluate(state: TrainState, batches: Iterable[dict], eval_fn=None) -> dict[s
 
 def evaluate_test_split(run: Run, state: TrainState) -> dict[str, float]:
     """`evaluate` over the test split of `run`'s dataset, in global batches of the config's size on its mesh."""
-    batches = (put_batch(b, run.mesh) for b in data.eval_batches(run.dataset.test, run.config.batch_size))
-    return evaluate(state, batches, run.eval_fn)
+    host_batches = data.eval_batches(run.dataset.test, run.config.batch_size)
+    with Prefetcher(host_batches, lambda b: put_batch(b, run.mesh)) as batches:
+        return evaluate(state, batches, run.eval_fn)
 
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, which: str = "latest") -> dict:

@@ -12,6 +12,7 @@ import ml_collections
 from tqdm.auto import tqdm
 
 from cnn import data
+from cnn.data.prefetch import Prefetcher
 from cnn.train.evaluate import evaluate_test_split
 from cnn.train.guards import LossGuard, NonFiniteLossError, RunInterrupted, StopSignals
 from cnn.train.metrics import MetricsWriter, TrainWindow
@@ -51,15 +52,17 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
     config, checkpointer, per_epoch = run.config, run.checkpointer, run.per_epoch
     start_step, total_steps = int(state.step), run.total_steps
     eval_every = every(config.eval_every_steps, per_epoch)
-    batches = data.train_batches(run.dataset.train, config.batch_size, config.seed, start_step)
+    host_batches = data.train_batches(run.dataset.train, config.batch_size, config.seed, start_step)
     window, guard = TrainWindow(config.batch_size), LossGuard()
     result: dict[str, float] = {}
-    with tqdm(total=total_steps * config.batch_size, initial=start_step * config.batch_size, unit="img",
-              unit_scale=True, mininterval=1.0, desc=f"{config.model.name} on {run.dataset.name}") as bar:
+    with Prefetcher(host_batches, lambda b: put_batch(b, run.mesh)) as batches, \
+            tqdm(total=total_steps * config.batch_size, initial=start_step * config.batch_size, unit="img",
+                 unit_scale=True, mininterval=1.0, desc=f"{config.model.name} on {run.dataset.name}") as bar:
+        bar.write(_describe(run))
         if start_step:
             bar.write(f"resuming from the checkpoint of step {start_step} in {checkpointer.directory}")
         for step in range(start_step + 1, total_steps + 1):
-            state, metrics = run.train_fn(state, put_batch(next(batches), run.mesh), run.dropout_key)
+            state, metrics = run.train_fn(state, next(batches), run.dropout_key)
             guard.add(step, metrics["loss"])
             window.add(metrics)
             bar.update(config.batch_size)
@@ -89,6 +92,14 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
             if stopping and not last:
                 raise RunInterrupted(stop.received, step, checkpointer.directory)
     return result
+
+
+def _describe(run: Run) -> str:
+    first = run.mesh.devices.flat[0]
+    per_device = run.config.batch_size // run.mesh.size
+    return (f"training on {run.mesh.size} × {first.device_kind} ({first.platform}): global batch "
+            f"{run.config.batch_size} = {run.mesh.size} × {per_device}, {run.config.compute_dtype}, "
+            f"{run.total_steps} steps ({run.per_epoch} per epoch)")
 
 
 def _nonfinite_message(step: int, loss: float, run: Run) -> str:

@@ -1,5 +1,6 @@
 import itertools
 
+import jax
 import numpy as np
 import pytest
 
@@ -43,3 +44,22 @@ def test_eval_batches_pad_and_mask_the_last_batch():
 def test_batch_larger_than_dataset_is_refused():
     with pytest.raises(ValueError, match="batch_size 64 exceeds the 20 training examples"):
         steps_per_epoch(20, 64)
+
+
+def test_each_process_reads_its_own_rows_of_every_global_batch(monkeypatch):
+    split = _split(40)
+    whole = [next(train_batches(split, 8, seed=1, start_step=s)) for s in range(3)]
+    whole_eval = list(eval_batches(split, 16))
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    parts, eval_parts = [], []
+    for index in (0, 1):
+        monkeypatch.setattr(jax, "process_index", lambda index=index: index)
+        parts.append([next(train_batches(split, 8, seed=1, start_step=s)) for s in range(3)])
+        eval_parts.append(list(eval_batches(split, 16)))
+    for step in range(3):
+        assert len(parts[0][step]["label"]) == len(parts[1][step]["label"]) == 4
+        np.testing.assert_array_equal(np.concatenate([parts[0][step]["label"], parts[1][step]["label"]]),
+                                      whole[step]["label"])
+    for i, batch in enumerate(whole_eval):
+        for key in ("label", "mask"):
+            np.testing.assert_array_equal(np.concatenate([eval_parts[0][i][key], eval_parts[1][i][key]]), batch[key])
