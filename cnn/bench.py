@@ -20,7 +20,7 @@ import numpy as np
 import optax
 
 from cnn import models
-from cnn.train.compiled import COMPUTE_DTYPES
+from cnn.train.compiled import compute_dtype as resolve_dtype
 from cnn.train.sharding import check_batch_size, jit_eval_step, jit_train_step, make_mesh, put_batch, replicate
 from cnn.train.state import create_train_state
 from cnn.train.steps import eval_step, train_step
@@ -58,9 +58,7 @@ def benchmark(model: str, batch_size: int, input_size: int | None = None, *, com
     """
     spec = models.spec(model)
     shape = (input_size, input_size, spec.input_shape[-1]) if input_size else spec.input_shape
-    if compute_dtype not in COMPUTE_DTYPES:
-        raise ValueError(f"--compute-dtype {compute_dtype!r}: use one of {', '.join(COMPUTE_DTYPES)}")
-    dtype = COMPUTE_DTYPES[compute_dtype]
+    dtype = resolve_dtype(compute_dtype, "--compute-dtype")
     mesh = make_mesh()
     check_batch_size(batch_size, mesh)
     module = models.create(model, num_classes=spec.num_classes)

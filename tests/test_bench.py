@@ -31,6 +31,8 @@ def test_bench_json_is_one_parsable_object_with_positive_figures():
 def test_input_size_reaches_the_model_and_the_table_names_the_setup():
     with pytest.raises(ValueError, match="C5 needs 5×5"):
         benchmark("lenet5", 8, 32, repeats=1, min_seconds=0.01)
+    with pytest.raises(ValueError, match="--compute-dtype 'fp16': use one of float32, bfloat16"):
+        benchmark("lenet5", 8, compute_dtype="fp16")
     result = benchmark("lenet5", 8, 28, repeats=1, min_seconds=0.01)
     table = format_table(result)
     assert "lenet5, input 28×28×1, batch 8, float32" in table and "images/s" in table and "MB resident" in table

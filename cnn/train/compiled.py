@@ -22,11 +22,11 @@ from cnn.train.steps import eval_step, train_step
 COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
 
 
-def compute_dtype(config: ml_collections.ConfigDict):
-    """None (float32 throughout) or the dtype of the forward and backward passes."""
-    if config.compute_dtype not in COMPUTE_DTYPES:
-        raise ConfigError(f"config.compute_dtype '{config.compute_dtype}': use one of {', '.join(COMPUTE_DTYPES)}")
-    return COMPUTE_DTYPES[config.compute_dtype]
+def compute_dtype(name: str, key: str = "config.compute_dtype"):
+    """None (float32 throughout) or the dtype of the forward and backward passes; `key` names the setting."""
+    if name not in COMPUTE_DTYPES:
+        raise ConfigError(f"{key} '{name}': use one of {', '.join(COMPUTE_DTYPES)}")
+    return COMPUTE_DTYPES[name]
 
 
 def input_normalizer(dataset: Dataset) -> Callable[[jax.Array], jax.Array]:
@@ -54,7 +54,7 @@ def train_input(config: ml_collections.ConfigDict, dataset: Dataset) -> Callable
 
 def compile_steps(config: ml_collections.ConfigDict, dataset: Dataset, mesh: Mesh) -> tuple[Callable, Callable]:
     """(train_fn(state, batch, rng) -> (state, metrics), eval_fn(state, batch) -> sums), jitted for `mesh`."""
-    dtype = compute_dtype(config)
+    dtype = compute_dtype(config.compute_dtype)
     if not 0.0 <= config.label_smoothing < 1.0:
         raise ConfigError(f"config.label_smoothing {config.label_smoothing} must lie in [0, 1)")
     train = functools.partial(train_step, prepare=train_input(config, dataset), compute_dtype=dtype,
