@@ -131,8 +131,10 @@ def augment(key: jax.Array, images: jax.Array, config: ml_collections.ConfigDict
     `config` is static: close over it when jitting. With everything off, `images` is returned as is.
     """
     mode = config.get("crop_mode", "constant")
-    if mode not in CROP_MODES:
-        raise ConfigError(f"config.augment.crop_mode: {unknown('crop mode', mode, CROP_MODES)}")
+    try:
+        _check_mode(mode)  # even with cropping off, so a misspelt mode fails at once
+    except ValueError as e:
+        raise ConfigError(f"config.augment.crop_mode: {e}") from None
     if not enabled(config):
         return images
     # Always three keys, so switching one augmentation on or off leaves the others' draws unchanged.
