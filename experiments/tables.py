@@ -6,6 +6,7 @@ r"""Regenerates the tables of README.md from the code, so no number in them is t
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import sys
@@ -13,6 +14,8 @@ import sys
 import jax
 import jax.numpy as jnp
 
+import cnn.filters
+import cnn.layers
 import cnn.models
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
@@ -34,7 +37,22 @@ def models_table() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"models": models_table}
+def _summary(obj: object) -> str:
+    """The first paragraph of an object's docstring on one line, safe inside a table cell."""
+    return " ".join(inspect.getdoc(obj).split("\n\n")[0].split()).replace("|", "\\|")
+
+
+def layers_table() -> str:
+    rows = ["| name | computes |", "| --- | --- |"]
+    for module in (cnn.layers, cnn.filters):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if callable(obj):
+                rows.append(f"| `{module.__name__}.{name}` | {_summary(obj)} |")
+    return "\n".join(rows)
+
+
+TABLES = {"models": models_table, "layers": layers_table}
 
 
 def render(text: str) -> str:

@@ -29,6 +29,13 @@ def test_readme_first_command_trains_the_default_experiment():
     assert os.path.isfile(os.path.join(ROOT, "experiments", "fashion_mnist", "lenet5.py"))
 
 
+def test_readme_python_examples_run():
+    blocks = re.findall(r"```python\n(.*?)```", _readme(), flags=re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+
+
 def test_readme_tables_are_generated_from_the_code():
     tables = runpy.run_path(os.path.join(ROOT, "experiments", "tables.py"))
     text = _readme()

@@ -93,8 +93,9 @@ def correlate(
 def convolve(x: jax.Array, kernel: jax.Array, **kwargs) -> jax.Array:
     """True convolution (x ∗ w)[i] = Σ_j x[i − j] w[j]: `correlate` with the kernel flipped spatially.
 
-    Takes the arguments of `correlate`. With "SAME" padding and an even kernel the result is
-    shifted by one against scipy.ndimage.convolve, which centres even kernels at k // 2 after flipping.
+    Takes the arguments of `correlate`. With "SAME" padding an even kernel is centred on tap
+    (k − 1)//2 by `correlate` (as scipy.signal.correlate2d's "same"; scipy.ndimage.correlate uses
+    k//2, one pixel later) and so on tap k//2 by `convolve`, exactly as scipy.ndimage.convolve.
     """
     spatial = tuple(range(kernel.ndim - 2))
     return correlate(x, jnp.flip(kernel, spatial), **kwargs)

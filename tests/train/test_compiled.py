@@ -1,7 +1,6 @@
 import os
 
 import jax
-import ml_collections
 import numpy as np
 import optax
 import pytest
