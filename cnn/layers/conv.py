@@ -118,7 +118,9 @@ def conv_transpose(
     input pixel is spread over a k-window of the output, windows s apart: equivalently, s − 1
     zeros are inserted between input pixels (the notes, lecture 3) and the result is correlated
     with the flipped kernel. Output size per axis: (n − 1)s − p_lo − p_hi + d(k − 1) + 1 +
-    output_padding; "SAME" gives n·s and "VALID" means no padding.
+    output_padding; "SAME" gives n·s and "VALID" means no padding. Here padding crops the full
+    result rather than extending the input, so it has no mode: what the forward convolution
+    padded with does not change its adjoint on the real pixels.
     """
     rank = _check_shapes(x, kernel, groups, "conv_transpose")
     if kernel.shape[-1] != x.shape[-1]:

@@ -249,6 +249,15 @@ def test_dropout_rate_zero_is_the_identity_in_training():
     np.testing.assert_array_equal(_dropout(0.0, x, train=True), x)
 
 
+def test_dropout_gradient_is_the_mask_scaled_by_one_over_keep():
+    with jax.enable_x64(True):
+        x = jnp.asarray(RNG.standard_normal((6, 10)), jnp.float64)
+        check_grads(lambda v: _dropout(0.4, v, True, seed=5), (x,), order=2, modes=["rev"])
+        grad = jax.grad(lambda v: _dropout(0.4, v, True, seed=5).sum())(x)
+        kept = np.asarray(_dropout(0.4, jnp.ones_like(x), True, seed=5)) != 0
+    np.testing.assert_allclose(grad, np.where(kept, 1 / 0.6, 0.0), rtol=1e-12)
+
+
 @pytest.mark.parametrize("rate", [1.0, -0.1, 1.5])
 def test_dropout_refuses_a_rate_outside_zero_to_one(rate):
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
