@@ -119,8 +119,8 @@ def conv_transpose(
     zeros are inserted between input pixels (the notes, lecture 3) and the result is correlated
     with the flipped kernel. Output size per axis: (n − 1)s − p_lo − p_hi + d(k − 1) + 1 +
     output_padding; "SAME" gives n·s and "VALID" means no padding. Here padding crops the full
-    result rather than extending the input, so it has no mode: what the forward convolution
-    padded with does not change its adjoint on the real pixels.
+    result rather than extending the input, so it takes no mode; this is the adjoint of the
+    zero-padded convolution (for other modes, take jax.vjp of `correlate`).
     """
     rank = _check_shapes(x, kernel, groups, "conv_transpose")
     if kernel.shape[-1] != x.shape[-1]:
