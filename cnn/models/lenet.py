@@ -15,6 +15,7 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax
 
+from cnn.layers import Conv, max_pool
 from cnn.models.registry import register
 
 
@@ -27,16 +28,16 @@ class LeNet5(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
         taps = {}
-        x = taps["c1"] = self.activation(nn.Conv(6, (5, 5), padding=self.c1_padding, name="c1")(x))
-        x = taps["s2"] = nn.max_pool(x, (2, 2), strides=(2, 2))
-        x = taps["c3"] = self.activation(nn.Conv(16, (5, 5), padding="VALID", name="c3")(x))
-        x = taps["s4"] = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = taps["c1"] = self.activation(Conv(6, (5, 5), padding=self.c1_padding, name="c1")(x))
+        x = taps["s2"] = max_pool(x, 2)
+        x = taps["c3"] = self.activation(Conv(16, (5, 5), name="c3")(x))
+        x = taps["s4"] = max_pool(x, 2)
         if x.shape[1:3] != (5, 5):
             raise ValueError(
                 f"LeNet-5's C5 needs 5×5 S4 maps, got {x.shape[1:3]} from input {taps['c1'].shape[1:3]} "
                 f"after C1; feed 28×28 images with c1_padding=2 or 32×32 images with c1_padding=0"
             )
-        x = taps["c5"] = self.activation(nn.Conv(120, (5, 5), padding="VALID", name="c5")(x))
+        x = taps["c5"] = self.activation(Conv(120, (5, 5), name="c5")(x))
         x = x.reshape(x.shape[0], -1)
         x = taps["f6"] = self.activation(nn.Dense(84, name="f6")(x))
         logits = nn.Dense(self.num_classes, name="output")(x)
