@@ -50,6 +50,16 @@ def _check_shapes(x: jax.Array, kernel: jax.Array, groups: int, what: str) -> in
     return rank
 
 
+def _kernel_size(layer: nn.Module) -> tuple[int, ...]:
+    """The layer's kernel_size, one entry per spatial axis; its length sets the rank (1D, 2D, 3D)."""
+    if isinstance(layer.kernel_size, int):
+        raise TypeError(
+            f"{layer.name}: kernel_size must have one entry per spatial axis, e.g. (3,) for sequences, "
+            f"(3, 3) for images or (3, 3, 3) for volumes, got {layer.kernel_size}"
+        )
+    return tuple(layer.kernel_size)
+
+
 def correlate(
     x: jax.Array,
     kernel: jax.Array,
@@ -225,7 +235,7 @@ class Conv(nn.Module):
                 f"{self.name}: groups {self.groups} must divide the {x.shape[-1]} input channels and the "
                 f"{self.features} features"
             )
-        shape = (*self.kernel_size, x.shape[-1] // self.groups, self.features)
+        shape = (*_kernel_size(self), x.shape[-1] // self.groups, self.features)
         kernel = self.param("kernel", self.kernel_init, shape)
         bias = self.param("bias", self.bias_init, (self.features,)) if self.use_bias else None
         x, kernel, bias = promote_dtype(x, kernel, bias)
@@ -263,7 +273,7 @@ class ConvTranspose(nn.Module):
                 f"{self.name}: groups {self.groups} must divide the {x.shape[-1]} input channels and the "
                 f"{self.features} features"
             )
-        shape = (*self.kernel_size, self.features // self.groups, x.shape[-1])
+        shape = (*_kernel_size(self), self.features // self.groups, x.shape[-1])
         kernel = self.param("kernel", self.kernel_init, shape)
         bias = self.param("bias", self.bias_init, (self.features,)) if self.use_bias else None
         x, kernel, bias = promote_dtype(x, kernel, bias)

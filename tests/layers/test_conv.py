@@ -245,6 +245,8 @@ def test_mismatched_shapes_name_the_problem():
         Conv(4, (3, 3), groups=2).init(jax.random.key(0), x)
     with pytest.raises(ValueError, match=r"kernel 9 \(dilation 1: spans 9\) is larger than the padded input 8 \+ 0 \+ 0 = 8"):
         Conv(4, (9, 9)).init(jax.random.key(0), x)
+    with pytest.raises(TypeError, match=r"kernel_size must have one entry per spatial axis, e.g. \(3,\)"):
+        ConvTranspose(4, 3).init(jax.random.key(0), x)
     with pytest.raises(ValueError, match=r"expected \(6, 6, 3, 3, 3, C_out\)"):
         locally_connected(x, jnp.zeros((5, 5, 3, 3, 3, 2)))
 
