@@ -6,7 +6,15 @@ docstring states the formula it computes; padding arithmetic and modes live in
 """
 
 from cnn.layers.activations import ACTIVATIONS, activation, relu, scaled_tanh, sigmoid, tanh
-from cnn.layers.conv import Conv, ConvTranspose, LocallyConnected2D, conv_transpose, convolve, correlate, locally_connected
+from cnn.layers.conv import (
+    Conv,
+    ConvTranspose,
+    LocallyConnected2D,
+    conv_transpose,
+    convolve,
+    correlate,
+    locally_connected,
+)
 from cnn.layers.norm import BatchNorm, Dropout, LocalResponseNorm, local_response_norm
 from cnn.layers.padding import BorderWarning, output_size, pad, same_padding, transposed_output_size
 from cnn.layers.pooling import (

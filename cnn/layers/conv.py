@@ -25,7 +25,14 @@ import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 from jax import lax
 
-from cnn.layers.padding import Padding, pad, resolve_padding, spatial_tuple, transposed_output_size, window_sizes
+from cnn.layers.padding import (
+    Padding,
+    pad,
+    resolve_padding,
+    spatial_tuple,
+    transposed_output_size,
+    window_sizes,
+)
 
 Initializer = Callable[..., jax.Array]
 
@@ -50,14 +57,29 @@ def _check_shapes(x: jax.Array, kernel: jax.Array, groups: int, what: str) -> in
     return rank
 
 
-def _kernel_size(layer: nn.Module) -> tuple[int, ...]:
-    """The layer's kernel_size, one entry per spatial axis; its length sets the rank (1D, 2D, 3D)."""
+def _grouped_params(layer: nn.Module, x: jax.Array, transposed: bool):
+    """The layer's kernel and optional bias, promoted with x; kernel_size's length sets the rank.
+
+    Conv's kernel is (*k, C_in // groups, features); ConvTranspose holds the kernel of the
+    convolution it transposes, (*k, features // groups, C_in).
+    """
     if isinstance(layer.kernel_size, int):
         raise TypeError(
             f"{layer.name}: kernel_size must have one entry per spatial axis, e.g. (3,) for sequences, "
             f"(3, 3) for images or (3, 3, 3) for volumes, got {layer.kernel_size}"
         )
-    return tuple(layer.kernel_size)
+    if layer.groups < 1 or x.shape[-1] % layer.groups or layer.features % layer.groups:
+        raise ValueError(
+            f"{layer.name}: groups {layer.groups} must divide the {x.shape[-1]} input channels and the "
+            f"{layer.features} features"
+        )
+    if transposed:
+        channels = (layer.features // layer.groups, x.shape[-1])
+    else:
+        channels = (x.shape[-1] // layer.groups, layer.features)
+    kernel = layer.param("kernel", layer.kernel_init, (*layer.kernel_size, *channels))
+    bias = layer.param("bias", layer.bias_init, (layer.features,)) if layer.use_bias else None
+    return promote_dtype(x, kernel, bias)
 
 
 def correlate(
@@ -146,7 +168,10 @@ def conv_transpose(
     if isinstance(padding, str) and padding.upper() == "SAME":
         targets = [n * s for n, s in zip(sizes, strides)]
         pads = resolve_padding("SAME", targets, ks, strides, dilations)
-        extra = tuple(t - transposed_output_size(n, k, s, p, d) for t, n, k, s, p, d in zip(targets, sizes, ks, strides, pads, dilations))
+        extra = tuple(
+            t - transposed_output_size(n, k, s, p, d)
+            for t, n, k, s, p, d in zip(targets, sizes, ks, strides, pads, dilations)
+        )
     else:
         pads = resolve_padding(padding, sizes, ks, strides, dilations)
     for n, k, s, p, d, e in zip(sizes, ks, strides, pads, dilations, extra):
@@ -230,15 +255,7 @@ class Conv(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        if x.shape[-1] % self.groups or self.features % self.groups:
-            raise ValueError(
-                f"{self.name}: groups {self.groups} must divide the {x.shape[-1]} input channels and the "
-                f"{self.features} features"
-            )
-        shape = (*_kernel_size(self), x.shape[-1] // self.groups, self.features)
-        kernel = self.param("kernel", self.kernel_init, shape)
-        bias = self.param("bias", self.bias_init, (self.features,)) if self.use_bias else None
-        x, kernel, bias = promote_dtype(x, kernel, bias)
+        x, kernel, bias = _grouped_params(self, x, transposed=False)
         y = correlate(
             x,
             kernel,
@@ -268,15 +285,7 @@ class ConvTranspose(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        if x.shape[-1] % self.groups or self.features % self.groups:
-            raise ValueError(
-                f"{self.name}: groups {self.groups} must divide the {x.shape[-1]} input channels and the "
-                f"{self.features} features"
-            )
-        shape = (*_kernel_size(self), self.features // self.groups, x.shape[-1])
-        kernel = self.param("kernel", self.kernel_init, shape)
-        bias = self.param("bias", self.bias_init, (self.features,)) if self.use_bias else None
-        x, kernel, bias = promote_dtype(x, kernel, bias)
+        x, kernel, bias = _grouped_params(self, x, transposed=True)
         y = conv_transpose(
             x,
             kernel,

@@ -90,8 +90,8 @@ class BatchNorm(nn.Module):
     Conventions: momentum is the weight of the old average, so PyTorch's momentum p is our 1 − p
     (its default 0.1 is our 0.9; flax's own default is 0.99). The running variance averages the
     biased batch variance (the one it normalises with), where PyTorch averages the unbiased
-    M/(M − 1) · σ²_B, M the count of values per channel. Variables are laid out as flax.linen.BatchNorm's: params {scale, bias},
-    batch_stats {mean, var}. A zero `scale_init` starts a residual branch as the identity
+    M/(M − 1) · σ²_B, M the count of values per channel. Variables are laid out as
+    flax.linen.BatchNorm's: params {scale, bias}, batch_stats {mean, var}. A zero `scale_init` starts a residual branch as the identity
     (Goyal et al. 2017).
     """
 
