@@ -50,7 +50,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from cnn.layers import conv
-from cnn.layers.padding import Padding, pad, resolve_padding, window_sizes
+from cnn.layers.padding import Padding, pad, resolve_padding, stacked_windows, window_sizes
 
 __all__ = [
     "correlate",
@@ -296,10 +296,8 @@ def median_filter(
     window = (size, size)
     pads = resolve_padding(padding, x.shape[1:3], window, (1, 1), (1, 1))
     height, width = window_sizes(x.shape[1:3], window, (1, 1), pads, (1, 1))
-    x = pad(x, pads, mode, value)
-    # Each shifted view holds one tap of every window; the median runs across the k² views.
-    taps = [x[:, u : u + height, v : v + width] for u in range(size) for v in range(size)]
-    return restore(jnp.median(jnp.stack(taps, axis=-1), axis=-1))
+    windows = stacked_windows(pad(x, pads, mode, value), window, (1, 1), (height, width))
+    return restore(jnp.median(windows, axis=(-2, -1)))
 
 
 def _check_fraction(name: str, fraction: float) -> None:

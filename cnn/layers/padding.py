@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from typing import Union
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 Pair = tuple[int, int]
 Padding = Union[str, int, Sequence[Union[int, Pair]]]
@@ -186,3 +188,17 @@ def window_sizes(
     """Output size on every spatial axis, each checked by `output_size`."""
     return tuple(output_size(n, k, s, p, d) for n, k, s, p, d in zip(sizes, kernel, stride, pads, dilation))
 
+
+
+# Jitted so that an eager call compiles once instead of once per slice.
+@partial(jax.jit, static_argnames=("kernel", "stride", "out"))
+def stacked_windows(x: jax.Array, kernel: tuple[int, ...], stride: tuple[int, ...], out: tuple[int, ...]) -> jax.Array:
+    """(N, *out, C, k_1, …, k_r): the elements of every window of an already padded batch, on trailing axes.
+
+    For operations that need each window's values side by side (median, per-window scaling),
+    where windows may overlap. `out` is the output size from `window_sizes`.
+    """
+    # One axis at a time: k_1 + … + k_r strided slices rather than k_1 ⋯ k_r.
+    for axis, (k, s, o) in enumerate(zip(kernel, stride, out), start=1):
+        x = jnp.stack([lax.slice_in_dim(x, j, j + (o - 1) * s + 1, s, axis) for j in range(k)], -1)
+    return x

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from cnn.layers.padding import Pair, Padding, resolve_padding, spatial_tuple, window_sizes
+from cnn.layers.padding import Pair, Padding, pad, resolve_padding, spatial_tuple, stacked_windows, window_sizes
 
 
 def _check_batch(x: jax.Array, what: str) -> None:
@@ -146,8 +146,8 @@ def _check_p(p: float, what: str) -> None:
         raise ValueError(f"{what} needs p > 0 (1: mean of |x|, 2: root mean square, inf: max of |x|), got p = {p}")
 
 
-# This and `_stacked_windows` are jitted so that an eager call compiles once: lp pooling is a few
-# dozen small operations (k_1 + … + k_r slices among them), each compiled on its own otherwise.
+# Jitted, as `stacked_windows` is, so that an eager call compiles once: lp pooling is a few dozen
+# small operations, each compiled on its own otherwise.
 @partial(jax.jit, static_argnames=("p", "axis"))
 def _power_mean(a: jax.Array, p: float, axis: int | tuple[int, ...], count) -> jax.Array:
     """(Σ a^p / count)^(1/p) over `axis` of a >= 0, computed as m · (Σ (a/m)^p / count)^(1/p).
@@ -165,16 +165,6 @@ def _power_mean(a: jax.Array, p: float, axis: int | tuple[int, ...], count) -> j
     mean = jnp.sum(powers, axis) / count
     positive = mean > 0
     return jnp.where(positive, jnp.squeeze(m, axis) * jnp.where(positive, mean, 1) ** (1 / p), 0)
-
-
-@partial(jax.jit, static_argnames=("ks", "strides", "pads", "out"))
-def _stacked_windows(a: jax.Array, ks, strides, pads, out) -> jax.Array:
-    """(N, *out, C, k_1, …, k_r): the elements of every window on trailing axes, padding as zeros."""
-    windows = jnp.pad(a, [(0, 0), *pads, (0, 0)])
-    # One axis at a time: k_1 + … + k_r strided slices rather than k_1 ⋯ k_r.
-    for axis, (k, s, o) in enumerate(zip(ks, strides, out), start=1):
-        windows = jnp.stack([lax.slice_in_dim(windows, j, j + (o - 1) * s + 1, s, axis) for j in range(k)], -1)
-    return windows
 
 
 def lp_pool(
@@ -200,7 +190,7 @@ def lp_pool(
     if p == math.inf:
         return max_pool(jnp.abs(x), ks, strides, pads)
     # Windows may overlap, so the per-window scale needs every window's elements side by side.
-    windows = _stacked_windows(jnp.abs(x), ks, strides, tuple(pads), out)
+    windows = stacked_windows(pad(jnp.abs(x), pads), ks, strides, out)
     count = math.prod(ks) if count_include_pad else _real_counts(x.shape, ks, strides, pads, x.dtype)
     return _power_mean(windows, p, tuple(range(-len(ks), 0)), count)
 
