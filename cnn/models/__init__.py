@@ -1,6 +1,18 @@
 """The model zoo: `create(name, num_classes=...)`, `names()` and `spec(name)` (default input and classes)."""
 
-from cnn.models import lenet  # noqa: F401  (registers its models)
+# Each family module registers its models on import.
+from cnn.models import (  # noqa: F401
+    alexnet,
+    densenet,
+    googlenet,
+    inception,
+    lenet,
+    mobilenet,
+    nin,
+    resnet,
+    squeezenet,
+    vgg,
+)
 from cnn.models.registry import ModelSpec, create, names, spec
 
 __all__ = ["ModelSpec", "create", "names", "spec"]

@@ -44,4 +44,5 @@ class LeNet5(nn.Module):
         return logits, taps
 
 
-register("lenet5", LeNet5, input_shape=(28, 28, 1), num_classes=10)
+register("lenet5", LeNet5, input_shape=(28, 28, 1), num_classes=10,
+         reference="LeCun et al. 1998, modern variant (ReLU, max pooling, full C3)")

@@ -15,16 +15,19 @@ class ModelSpec:
     factory: Callable[..., nn.Module]
     input_shape: tuple[int, int, int]  # (height, width, channels) of the paper's (or dataset's) input
     num_classes: int  # classes of the dataset the paper used
+    reference: str  # the paper (and the implementation the model is proven against), for the model table
 
 
 _MODELS: dict[str, ModelSpec] = {}
 
 
 def register(name: str, factory: Callable[..., nn.Module], *, input_shape: tuple[int, int, int],
-             num_classes: int) -> None:
+             num_classes: int, reference: str) -> None:
+    """Adds `name`; `factory(num_classes=..., **overrides)` must return a Module whose __call__(x, train)
+    returns (logits, taps)."""
     if name in _MODELS:
         raise ValueError(f"model {name!r} is registered twice")
-    _MODELS[name] = ModelSpec(factory, input_shape, num_classes)
+    _MODELS[name] = ModelSpec(factory, input_shape, num_classes, reference)
 
 
 def names() -> list[str]:
