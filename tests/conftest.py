@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
 
-from cnn.data import write_idx
-from cnn.data.download import NO_DOWNLOAD_ENV
+# Keras (the independent reference for the zoo) picks its backend once, at import.
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from cnn.data import write_idx  # noqa: E402
+from cnn.data.download import NO_DOWNLOAD_ENV  # noqa: E402
 
 
 def _write_tiny_fashion_mnist(folder, n_train: int = 96, n_test: int = 50, seed: int = 0, gz: bool = True) -> None:
