@@ -58,6 +58,6 @@ def compile_steps(config: ml_collections.ConfigDict, dataset: Dataset, mesh: Mes
     if not 0.0 <= config.label_smoothing < 1.0:
         raise ConfigError(f"config.label_smoothing {config.label_smoothing} must lie in [0, 1)")
     train = functools.partial(train_step, prepare=train_input(config, dataset), compute_dtype=dtype,
-                              label_smoothing=config.label_smoothing)
+                              label_smoothing=config.label_smoothing, aux_loss_weight=config.aux_loss_weight)
     evaluate = functools.partial(eval_step, normalize=input_normalizer(dataset), compute_dtype=dtype)
     return jit_train_step(train, mesh), jit_eval_step(evaluate, mesh)

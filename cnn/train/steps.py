@@ -7,6 +7,9 @@ Options are bound with functools.partial before compiling:
   while the parameters, their gradients and the optimizer state stay float32: the cast of the
   parameters is inside the differentiated function, so its gradient comes back as float32.
 - `label_smoothing` mixes the one-hot targets with the uniform distribution (Szegedy et al. 2016).
+- `aux_loss_weight`: models with auxiliary classifiers (GoogLeNet, Inception v3) return their logits
+  in training as taps["aux_logits"], a tuple; each adds weight · its cross-entropy to the loss
+  (GoogLeNet's 0.3), and the metrics report their sum unweighted as "aux_loss".
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ def _input(batch: dict, step: jax.Array, prepare: Prepare | None, compute_dtype)
 
 
 def train_step(state: TrainState, batch: dict, rng: jax.Array, *, prepare: Prepare | None = None,
-               compute_dtype=None, label_smoothing: float = 0.0) -> tuple[TrainState, dict]:
+               compute_dtype=None, label_smoothing: float = 0.0,
+               aux_loss_weight: float = 0.3) -> tuple[TrainState, dict]:
     """One optimizer update on `batch`; dropout randomness is folded from the step, so replays match."""
     key = jax.random.fold_in(rng, state.step)
     mutable = ["batch_stats"] if state.batch_stats else False
@@ -57,21 +61,27 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, prepare: Prepa
             _variables(state, _cast(params, compute_dtype)), images, train=True, rngs={"dropout": key},
             mutable=mutable,
         )
-        (logits, _), updates = out if mutable else (out, {})
+        (logits, taps), updates = out if mutable else (out, {})
         logits = logits.astype(jnp.float32)
-        if label_smoothing:
-            targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
-            loss = optax.softmax_cross_entropy(logits, targets).mean()
-        else:
-            loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-        return loss, (logits, updates)
+        loss = _cross_entropy(logits, labels, label_smoothing)
+        aux = [_cross_entropy(a.astype(jnp.float32), labels, label_smoothing) for a in taps.get("aux_logits", ())]
+        return loss + aux_loss_weight * sum(aux), (logits, updates, aux)
 
-    (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (loss, (logits, updates, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     state = state.apply_gradients(grads=grads)
     if mutable:
         state = state.replace(batch_stats=_cast(updates["batch_stats"], jnp.float32))
-    top1 = top_k_correct(logits, labels, 1).mean()
-    return state, {"loss": loss, "top1": top1}
+    metrics = {"loss": loss, "top1": top_k_correct(logits, labels, 1).mean()}
+    if aux:
+        metrics["aux_loss"] = sum(aux)
+    return state, metrics
+
+
+def _cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float) -> jax.Array:
+    if label_smoothing:
+        targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
+        return optax.softmax_cross_entropy(logits, targets).mean()
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
 def eval_step(state: TrainState, batch: dict, *, normalize: Callable[[jax.Array], jax.Array] | None = None,

@@ -25,6 +25,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.keep_best_checkpoints = 1  # and the best N by test top-1 (`launch.py eval --checkpoint=best`)
     config.compute_dtype = "float32"  # or "bfloat16": forward/backward in bf16, parameters and optimizer in f32
     config.label_smoothing = 0.0
+    config.aux_loss_weight = 0.3  # per auxiliary classifier (GoogLeNet's); models without them ignore it
 
     config.mesh = ml_collections.ConfigDict()
     config.mesh.data = -1  # devices on the data axis; -1: all visible devices. batch_size must divide by it
