@@ -6,6 +6,7 @@ r"""The one entry point: parses flags and calls one library function per mode.
         [--checkpoint=latest|best|STEP]
     python launch.py curves --workdir runs/lenet5
     python launch.py bench --model lenet5 --batch-size 256 [--input-size 32] [--compute-dtype bfloat16] [--json]
+    python launch.py summary --model resnet50 [--input-size 224] [--depth 2] [--json]
 
 Exit codes: 0 done (or stopped by SIGTERM after checkpointing), 1 an error the message explains,
 130 stopped by ctrl-C (SIGINT) after checkpointing.
@@ -22,18 +23,20 @@ from ml_collections import config_flags
 
 from cnn.config import ConfigError, check_overrides
 
-MODES = ("train", "eval", "curves", "bench")
+MODES = ("train", "eval", "curves", "bench", "summary")
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, path[:arg].", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for config.json, metrics.jsonl and checkpoints.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "latest", "eval: which checkpoint, latest, best or a step number.")
-_MODEL = flags.DEFINE_string("model", None, "bench: the model's registered name.")
+_MODEL = flags.DEFINE_string("model", None, "bench, summary: the model's registered name.")
 _BATCH_SIZE = flags.DEFINE_integer("batch-size", 256, "bench: global batch size.", lower_bound=1)
-_INPUT_SIZE = flags.DEFINE_integer("input-size", None, "bench: input height and width (default: the model's).",
-                                   lower_bound=1)
+_INPUT_SIZE = flags.DEFINE_integer("input-size", None,
+                                   "bench, summary: input height and width (default: the model's).", lower_bound=1)
 _COMPUTE_DTYPE = flags.DEFINE_enum("compute-dtype", "float32", ["float32", "bfloat16"], "bench: compute precision.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "bench: timed runs; the median is reported.", lower_bound=1)
-_JSON = flags.DEFINE_bool("json", False, "bench: print one JSON object instead of a table.")
+_JSON = flags.DEFINE_bool("json", False, "bench, summary: print JSON instead of a table (summary: one object per line).")
+_DEPTH = flags.DEFINE_integer("depth", 1, "summary: list modules down to this many levels below the model.",
+                              lower_bound=1)
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
@@ -60,13 +63,25 @@ def _bench() -> None:
     print(json.dumps(result) if _JSON.value else format_table(result))
 
 
+def _summary() -> None:
+    from cnn.analysis import format_summary, summarize, summary_json
+
+    try:
+        summary = summarize(_MODEL.value, _INPUT_SIZE.value, depth=_DEPTH.value)
+    except ValueError as e:  # an unknown model, or an input size the architecture cannot take
+        sys.exit(f"error: {e}")
+    print("\n".join(map(json.dumps, summary_json(summary))) if _JSON.value else format_summary(summary))
+
+
 def main(argv: list[str]) -> None:
     if len(argv) != 2 or argv[1] not in MODES:
         raise app.UsageError(f"give exactly one mode, one of {', '.join(MODES)}; got {argv[1:]}")
     mode = argv[1]
-    if mode == "bench":
+    if mode in ("bench", "summary"):
         if _MODEL.value is None:
-            raise app.UsageError("bench needs --model NAME")
+            raise app.UsageError(f"{mode} needs --model NAME")
+        if mode == "summary":
+            return _summary()
     elif _WORKDIR.value is None or (_CONFIG.value is None and mode != "curves"):
         raise app.UsageError("--workdir is required, and --config for train and eval")
     if not flags.FLAGS["verbosity"].present:

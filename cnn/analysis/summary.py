@@ -1,0 +1,138 @@
+"""What each layer of a model outputs and costs, read off the model by tracing one image through it.
+
+The model is built and run with `jax.eval_shape`, so nothing is allocated and even a 144M-parameter
+VGG summarises in seconds. Costs are multiply-accumulates (MACs) of the convolutions and fully
+connected layers per image, the convention of the papers' and torchvision's "FLOPs" tables
+(ResNet-50: 4.1 G); `flops` is 2 · MACs, what a FLOP/s roofline counts. Normalisation,
+activations and pooling are left out, as in those tables (they are well under 1% of a CNN's MACs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from cnn.layers.conv import Conv, ConvTranspose, LocallyConnected2D
+from cnn.models.registry import create, spec
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerRow:
+    layer: str  # the module's path, "/"-joined
+    kind: str  # the module's class
+    output_shape: tuple[int, ...]  # per image, without the batch axis
+    params: int  # trainable parameters of the module and its children
+    macs: int  # multiply-accumulates per image of the module and its children
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    model: str
+    input_shape: tuple[int, int, int]
+    rows: list[LayerRow]
+    params: int  # all trainable parameters
+    macs: int  # per image
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+def _leaf_macs(module: nn.Module, inputs: jax.ShapeDtypeStruct, output: jax.ShapeDtypeStruct) -> int:
+    """MACs per image of one convolution or fully connected layer, from its input and output shapes."""
+    if isinstance(module, Conv):
+        fan_in = math.prod(module.kernel_size) * inputs.shape[-1] // module.groups
+        return math.prod(output.shape[1:]) * fan_in
+    if isinstance(module, ConvTranspose):  # every input value meets k·C_out/g kernel weights
+        return math.prod(inputs.shape[1:]) * math.prod(module.kernel_size) * module.features // module.groups
+    if isinstance(module, LocallyConnected2D):
+        return math.prod(output.shape[1:]) * math.prod(module.kernel_size) * inputs.shape[-1]
+    if isinstance(module, nn.Dense):
+        return math.prod(output.shape[1:]) * inputs.shape[-1]
+    return 0
+
+
+def _count(tree) -> int:
+    return sum(math.prod(x.shape) for x in jax.tree.leaves(tree))
+
+
+def summarize(name: str, input_size: int | None = None, *, num_classes: int | None = None,
+              depth: int = 1, **overrides) -> Summary:
+    """Per-module output shape, parameters and MACs of registered model `name` on one image.
+
+    `input_size` replaces the registered height and width; `depth` keeps the modules that many
+    levels below the model (1: its direct children; the totals always cover everything).
+    """
+    if depth < 1:
+        raise ValueError(f"depth counts module levels below the model and must be at least 1, got {depth}")
+    model_spec = spec(name)
+    h, w, c = model_spec.input_shape
+    shape = (input_size, input_size, c) if input_size else (h, w, c)
+    model = create(name, num_classes=num_classes or model_spec.num_classes, **overrides)
+    x = jax.ShapeDtypeStruct((1, *shape), jnp.float32)
+    variables = jax.eval_shape(lambda v: model.init(jax.random.key(0), v), x)
+
+    calls: dict[tuple[str, ...], tuple[nn.Module, jax.ShapeDtypeStruct]] = {}
+    macs: dict[tuple[str, ...], int] = {}
+
+    def record(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        module, path = context.module, context.module.path
+        if context.method_name != "__call__" or not path:
+            return out
+        calls.setdefault(path, (module, out))
+        leaf = _leaf_macs(module, args[0], out) if args else 0
+        if leaf:
+            for i in range(1, len(path) + 1):  # a module's cost is its own plus its children's
+                macs[path[:i]] = macs.get(path[:i], 0) + leaf
+        return out
+
+    with nn.intercept_methods(record):
+        jax.eval_shape(lambda v, inputs: model.apply(v, inputs, train=False), variables, x)
+
+    params = variables["params"]
+    rows = []
+    for path, (module, out) in calls.items():
+        if len(path) > depth:
+            continue
+        subtree = params
+        for key in path:
+            subtree = subtree.get(key, {}) if isinstance(subtree, dict) else {}
+        out_shape = tuple(out.shape[1:]) if hasattr(out, "shape") else ()
+        rows.append(LayerRow("/".join(path), type(module).__name__, out_shape, _count(subtree), macs.get(path, 0)))
+    total_macs = sum(m for p, m in macs.items() if len(p) == 1)
+    return Summary(name, shape, rows, _count(params), total_macs)
+
+
+def format_summary(summary: Summary) -> str:
+    """A fixed-width table: one line per layer, then the totals."""
+    rows = [("layer", "type", "output", "params", "MACs")]
+    rows += [(r.layer, r.kind, "×".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}")
+             for r in summary.rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    h, w, c = summary.input_shape
+    lines.append(f"{summary.model} at {h}×{w}×{c}: {summary.params:,} trainable parameters, "
+                 f"{_si(summary.macs)}MACs ({_si(summary.flops)}FLOPs) per image")
+    return "\n".join(lines)
+
+
+def _si(n: int) -> str:
+    return f"{n / 1e9:.2f} G" if n >= 1e8 else f"{n / 1e6:.2f} M"
+
+
+def summary_json(summary: Summary) -> list[dict]:
+    """One object per layer (layer, type, output_shape, params, macs, flops), then one with the totals."""
+    layers = [{"layer": r.layer, "type": r.kind, "output_shape": list(r.output_shape), "params": r.params,
+               "macs": r.macs, "flops": r.flops} for r in summary.rows]
+    total = {"model": summary.model, "input_shape": list(summary.input_shape), "params": summary.params,
+             "macs": summary.macs, "flops": summary.flops}
+    return [*layers, total]
