@@ -10,6 +10,7 @@ activations and pooling are left out, as in those tables (they are well under 1%
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import flax.linen as nn
@@ -37,7 +38,7 @@ class LayerRow:
 class Summary:
     model: str
     input_shape: tuple[int, int, int]
-    rows: list[LayerRow]
+    rows: tuple[LayerRow, ...]
     params: int  # all trainable parameters
     macs: int  # per image
 
@@ -64,12 +65,14 @@ def _count(tree) -> int:
     return sum(math.prod(x.shape) for x in jax.tree.leaves(tree))
 
 
+@functools.lru_cache(maxsize=256)  # the model table and the tests ask for the same models again
 def summarize(name: str, input_size: int | None = None, *, num_classes: int | None = None,
               depth: int = 1, **overrides) -> Summary:
     """Per-module output shape, parameters and MACs of registered model `name` on one image.
 
     `input_size` replaces the registered height and width; `depth` keeps the modules that many
     levels below the model (1: its direct children; the totals always cover everything).
+    Overrides must be hashable (the result is cached).
     """
     if depth < 1:
         raise ValueError(f"depth counts module levels below the model and must be at least 1, got {depth}")
@@ -109,7 +112,7 @@ def summarize(name: str, input_size: int | None = None, *, num_classes: int | No
         out_shape = tuple(out.shape[1:]) if hasattr(out, "shape") else ()
         rows.append(LayerRow("/".join(path), type(module).__name__, out_shape, _count(subtree), macs.get(path, 0)))
     total_macs = sum(m for p, m in macs.items() if len(p) == 1)
-    return Summary(name, shape, rows, _count(params), total_macs)
+    return Summary(name, shape, tuple(rows), _count(params), total_macs)
 
 
 def format_summary(summary: Summary) -> str:

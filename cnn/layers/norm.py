@@ -35,6 +35,7 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 Initializer = Callable[..., jax.Array]
@@ -55,10 +56,12 @@ def local_response_norm(
         )
     squares = jnp.square(x)
     half = size // 2
-    # Zero padding of the channel axis is the clipped window: absent channels add nothing.
+    # Zero padding of the channel axis is the clipped window: absent channels add nothing. The
+    # init value is a numpy constant so that, even under jit, lax sees a windowed sum it can
+    # differentiate rather than a generic reduction it cannot.
     energy = lax.reduce_window(
         squares,
-        jnp.zeros((), squares.dtype),
+        np.zeros((), squares.dtype),
         lax.add,
         window_dimensions=(1,) * (x.ndim - 1) + (size,),
         window_strides=(1,) * x.ndim,

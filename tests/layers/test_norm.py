@@ -100,6 +100,13 @@ def test_lrn_gradients_match_finite_differences():
         check_grads(lambda x: local_response_norm(x, size=5, k=1.0, alpha=0.3, beta=0.75), (a,), order=2, modes=["rev"])
 
 
+def test_lrn_differentiates_under_jit_as_it_does_eagerly():
+    # Under jit a traced init value made lax fall back to a reduction it cannot differentiate.
+    a = jnp.asarray(RNG.standard_normal((2, 3, 3, 8)), jnp.float32)
+    grad = jax.grad(lambda x: local_response_norm(x).sum())
+    np.testing.assert_allclose(jax.jit(grad)(a), grad(a), rtol=1e-6)
+
+
 def test_lrn_module_has_no_parameters_and_equals_the_function():
     a = jnp.asarray(RNG.standard_normal((2, 4, 4, 10)), jnp.float32)
     layer = LocalResponseNorm(size=3, k=1.0, alpha=0.5, beta=0.6)
