@@ -17,7 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnn.layers.conv import Conv, ConvTranspose, LocallyConnected2D
+from cnn.layers.conv import ConvTranspose, LocallyConnected2D
 from cnn.models.registry import create, spec
 
 
@@ -37,7 +37,7 @@ class LayerRow:
 @dataclasses.dataclass(frozen=True)
 class Summary:
     model: str
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     rows: tuple[LayerRow, ...]
     params: int  # all trainable parameters
     macs: int  # per image
@@ -47,18 +47,26 @@ class Summary:
         return 2 * self.macs
 
 
-def _leaf_macs(module: nn.Module, inputs: jax.ShapeDtypeStruct, output: jax.ShapeDtypeStruct) -> int:
-    """MACs per image of one convolution or fully connected layer, from its input and output shapes."""
-    if isinstance(module, Conv):
-        fan_in = math.prod(module.kernel_size) * inputs.shape[-1] // module.groups
-        return math.prod(output.shape[1:]) * fan_in
-    if isinstance(module, ConvTranspose):  # every input value meets k·C_out/g kernel weights
-        return math.prod(inputs.shape[1:]) * math.prod(module.kernel_size) * module.features // module.groups
+def _leaf_macs(module: nn.Module, kernel, inputs: jax.ShapeDtypeStruct, output: jax.ShapeDtypeStruct) -> int:
+    """MACs per image of a layer that owns a `kernel`: each weight meets one input per output position.
+
+    For a convolution, a dense layer, or any layer whose output channel c sums over its own
+    kernel slice (LeNet's partially connected C3), that is outputs · kernel size / channels out.
+    A transposed convolution spreads each input value over kernel size / C_in weights; a locally
+    connected layer uses each of its weights exactly once.
+    """
     if isinstance(module, LocallyConnected2D):
-        return math.prod(output.shape[1:]) * math.prod(module.kernel_size) * inputs.shape[-1]
-    if isinstance(module, nn.Dense):
-        return math.prod(output.shape[1:]) * inputs.shape[-1]
-    return 0
+        return math.prod(kernel.shape)
+    if isinstance(module, ConvTranspose):
+        return math.prod(inputs.shape[1:]) * math.prod(kernel.shape) // inputs.shape[-1]
+    return math.prod(output.shape[1:]) * math.prod(kernel.shape) // output.shape[-1]
+
+
+def _subtree(params: dict, path: tuple[str, ...]) -> dict:
+    """The parameters under `path`; empty for a module that owns none."""
+    for key in path:
+        params = params.get(key, {}) if isinstance(params, dict) else {}
+    return params if isinstance(params, dict) else {}
 
 
 def _count(tree) -> int:
@@ -74,12 +82,19 @@ def summarize(name: str, input_size: int | None = None, *, num_classes: int | No
     levels below the model (1: its direct children; the totals always cover everything).
     Overrides must be hashable (the result is cached).
     """
-    if depth < 1:
-        raise ValueError(f"depth counts module levels below the model and must be at least 1, got {depth}")
     model_spec = spec(name)
     h, w, c = model_spec.input_shape
     shape = (input_size, input_size, c) if input_size else (h, w, c)
     model = create(name, num_classes=num_classes or model_spec.num_classes, **overrides)
+    return summarize_module(model, shape, depth=depth, name=name)
+
+
+def summarize_module(model: nn.Module, input_shape: tuple[int, ...], *, depth: int = 1,
+                     name: str = "model") -> Summary:
+    """`summarize` for any Module whose __call__ takes (x, train): yours too, not only the zoo's."""
+    if depth < 1:
+        raise ValueError(f"depth counts module levels below the model and must be at least 1, got {depth}")
+    shape = tuple(input_shape)
     x = jax.ShapeDtypeStruct((1, *shape), jnp.float32)
     variables = jax.eval_shape(lambda v: model.init(jax.random.key(0), v), x)
 
@@ -92,7 +107,8 @@ def summarize(name: str, input_size: int | None = None, *, num_classes: int | No
         if context.method_name != "__call__" or not path:
             return out
         calls.setdefault(path, (module, out))
-        leaf = _leaf_macs(module, args[0], out) if args else 0
+        kernel = _subtree(variables["params"], path).get("kernel")
+        leaf = _leaf_macs(module, kernel, args[0], out) if args and hasattr(kernel, "shape") else 0
         if leaf:
             for i in range(1, len(path) + 1):  # a module's cost is its own plus its children's
                 macs[path[:i]] = macs.get(path[:i], 0) + leaf
@@ -106,9 +122,7 @@ def summarize(name: str, input_size: int | None = None, *, num_classes: int | No
     for path, (module, out) in calls.items():
         if len(path) > depth:
             continue
-        subtree = params
-        for key in path:
-            subtree = subtree.get(key, {}) if isinstance(subtree, dict) else {}
+        subtree = _subtree(params, path)
         out_shape = tuple(out.shape[1:]) if hasattr(out, "shape") else ()
         rows.append(LayerRow("/".join(path), type(module).__name__, out_shape, _count(subtree), macs.get(path, 0)))
     total_macs = sum(m for p, m in macs.items() if len(p) == 1)
@@ -122,8 +136,7 @@ def format_summary(summary: Summary) -> str:
              for r in summary.rows]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
-    h, w, c = summary.input_shape
-    lines.append(f"{summary.model} at {h}×{w}×{c}: {summary.params:,} trainable parameters, "
+    lines.append(f"{summary.model} at {'×'.join(map(str, summary.input_shape))}: {summary.params:,} trainable parameters, "
                  f"{_si(summary.macs)}MACs ({_si(summary.flops)}FLOPs) per image")
     return "\n".join(lines)
 

@@ -150,7 +150,9 @@ def import_keras(keras_model, name: str, **overrides) -> dict:
         raise ValueError(f"Keras model {keras_model.name}: build it with a fixed input_shape, got {input_shape}")
     model = create(name, num_classes=num_classes, **overrides)
     x = jnp.zeros((1, *input_shape), jnp.float32)
-    variables = jax.tree.map(np.asarray, model.init(jax.random.key(0), x))
+    # Shapes only: drawing a 138M-parameter VGG's initial weights, only to overwrite them, takes
+    # longer than the import. Real initial values are drawn only if some leaf stays unpaired.
+    variables = jax.tree.map(lambda leaf: leaf, jax.eval_shape(model.init, jax.random.key(0), x))
 
     theirs = _keras_layers(keras_model)
     used = [False] * len(theirs)
@@ -173,6 +175,10 @@ def import_keras(keras_model, name: str, **overrides) -> dict:
     if left:
         raise ValueError(f"{name}: Keras layers with no counterpart in ours: {', '.join(left[:10])}"
                          + (f" and {len(left) - 10} more" if len(left) > 10 else ""))
+    if any(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree.leaves(variables)):
+        initial = model.init(jax.random.key(0), x)
+        variables = jax.tree.map(lambda v, i: np.asarray(i) if isinstance(v, jax.ShapeDtypeStruct) else v,
+                                 variables, initial)
     return variables
 
 

@@ -5,12 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import pytest
 
+import cnn.layers
 import cnn.models
-from cnn.analysis import format_summary, summarize, summary_json
+from cnn.analysis import format_summary, summarize, summarize_module, summary_json
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,3 +74,27 @@ def test_cli_names_a_bad_input_size():
     result = subprocess.run([sys.executable, "launch.py", "summary", "--model", "lenet5", "--input-size", "32"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1 and "c1_padding=0" in result.stderr
+
+
+def test_partially_connected_c3_counts_only_its_connections():
+    # LeNet-5 (1998): C3's 16 maps see 60 of the 96 (map, S2 map) pairs: 10·10 positions × 60 · 25.
+    macs = {r.layer: r.macs for r in summarize("lenet5_1998").rows}
+    assert macs["c3"] == 10 * 10 * 60 * 25
+    assert macs["c1"] == LENET5_MACS["c1"] and macs["c5"] == LENET5_MACS["c5"]
+
+
+class _Decoder(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = cnn.layers.ConvTranspose(4, (3, 3), stride=2, name="up")(x)
+        return cnn.layers.LocallyConnected2D(2, (2, 2), name="local")(x), {}
+
+
+def test_any_module_transposed_and_locally_connected_layers():
+    summary = summarize_module(_Decoder(), (5, 5, 3))
+    rows = {r.layer: r for r in summary.rows}
+    # Transposed: each of the 5·5·3 input values meets 3·3·4 weights. Locally connected: each of
+    # its 10·10 · (2·2·4) · 2 weights is used once.
+    assert rows["up"].output_shape == (11, 11, 4) and rows["up"].macs == 5 * 5 * 3 * 9 * 4
+    assert rows["local"].output_shape == (10, 10, 2) and rows["local"].macs == 10 * 10 * 16 * 2
+    assert summary.params == (3 * 3 * 4 * 3 + 4) + (10 * 10 * 16 * 2 + 10 * 10 * 2)
