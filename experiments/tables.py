@@ -11,29 +11,21 @@ import os
 import re
 import sys
 
-import jax
-import jax.numpy as jnp
-
 import cnn.filters
 import cnn.layers
 import cnn.models
+from cnn.analysis import summarize
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
-def param_count(name: str) -> int:
-    spec = cnn.models.spec(name)
-    model = cnn.models.create(name, num_classes=spec.num_classes)
-    variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, *spec.input_shape)))
-    return sum(x.size for x in jax.tree.leaves(variables["params"]))
-
-
 def models_table() -> str:
-    rows = ["| model | input | classes | parameters |", "| --- | --- | --- | ---: |"]
+    rows = ["| model | input | classes | parameters | GMACs | reference |", "| --- | --- | --- | ---: | ---: | --- |"]
     for name in cnn.models.names():
         spec = cnn.models.spec(name)
+        summary = summarize(name)
         rows.append(f"| `{name}` | {'×'.join(map(str, spec.input_shape))} | {spec.num_classes} | "
-                    f"{param_count(name):,} |")
+                    f"{summary.params:,} | {summary.macs / 1e9:.3f} | {spec.reference} |")
     return "\n".join(rows)
 
 

@@ -18,6 +18,7 @@ from cnn.layers.conv import (
 from cnn.layers.norm import BatchNorm, Dropout, LocalResponseNorm, local_response_norm
 from cnn.layers.padding import BorderWarning, output_size, pad, same_padding, transposed_output_size
 from cnn.layers.pooling import (
+    adaptive_avg_pool,
     avg_pool,
     global_avg_pool,
     global_lp_pool,
@@ -43,6 +44,7 @@ __all__ = [
     "max_pool",
     "min_pool",
     "avg_pool",
+    "adaptive_avg_pool",
     "lp_pool",
     "global_avg_pool",
     "global_max_pool",

@@ -21,6 +21,12 @@ the max, 0 elsewhere; among tied maxima one gets it), average pooling spreads 1/
 window. Global pooling reduces all spatial axes, (N, *spatial, C) → (N, C): NiN, GoogLeNet and
 ResNet end with a global average instead of fully connected layers.
 
+`ceil_mode=True` (Caffe's rounding, PyTorch's ceil_mode) counts n_out = ceil((n + p_lo + p_hi − k)/s) + 1
+instead, dropping a last window that would start past the input and its left padding: the
+last window runs over the bottom/right border by up to s − 1 positions, which count as padding
+(−∞ for max; for avg they are left out of N_i even with count_include_pad, as in both libraries).
+`adaptive_avg_pool` is PyTorch's AdaptiveAvgPool: a fixed output size whatever the input's.
+
 Padding must leave a real pixel in every window (at most k − 1 per side) and is rejected
 otherwise: such a window has no maximum (−∞) and no mean (0/0). Against other libraries:
 flax.linen's max_pool, min_pool and avg_pool (count_include_pad included) compute the same;
@@ -50,10 +56,20 @@ def _check_batch(x: jax.Array, what: str) -> None:
         )
 
 
+def _ceil_overhang(n: int, k: int, s: int, lo: int, hi: int) -> int:
+    """Positions past the padded input that ceil mode's last window covers (0 when s divides evenly)."""
+    out = -(-(n + lo + hi - k) // s) + 1
+    if (out - 1) * s >= n + lo:  # that window would start past the input: drop it
+        out -= 1
+    return max(0, (out - 1) * s + k - (n + lo + hi))
+
+
 def _windows(
-    x: jax.Array, window: int | Sequence[int], stride: int | Sequence[int] | None, padding: Padding, what: str
-) -> tuple[tuple[int, ...], tuple[int, ...], list[Pair], tuple[int, ...]]:
-    """Window, stride, (lo, hi) padding and output size per spatial axis, validated."""
+    x: jax.Array, window: int | Sequence[int], stride: int | Sequence[int] | None, padding: Padding, what: str,
+    ceil_mode: bool = False,
+) -> tuple[tuple[int, ...], tuple[int, ...], list[Pair], tuple[int, ...], tuple[int, ...]]:
+    """Window, stride, (lo, hi) padding (ceil mode's overhang included) and output size per spatial
+    axis, validated, and the overhang on its own."""
     _check_batch(x, what)
     rank = x.ndim - 2
     sizes = x.shape[1:-1]
@@ -61,6 +77,9 @@ def _windows(
     strides = ks if stride is None else spatial_tuple(stride, rank, "stride")
     ones = (1,) * rank
     pads = resolve_padding(padding, sizes, ks, strides, ones)
+    overhang = tuple(_ceil_overhang(n, k, s, lo, hi) if ceil_mode else 0
+                     for n, k, s, (lo, hi) in zip(sizes, ks, strides, pads))
+    pads = [(lo, hi + o) for (lo, hi), o in zip(pads, overhang)]
     out = window_sizes(sizes, ks, strides, pads, ones)
     for axis, (n, k, s, (lo, hi), o) in enumerate(zip(sizes, ks, strides, pads, out)):
         # The first window starts at 0, the last at (o − 1)s; the input occupies [lo, lo + n).
@@ -69,7 +88,7 @@ def _windows(
                 f"{what}: padding ({lo}, {hi}) on spatial axis {axis} (size {n}, window {k}, stride {s}) leaves "
                 f"windows with no input pixel; pad at most {k - 1} per side"
             )
-    return ks, strides, pads, out
+    return ks, strides, pads, out, overhang
 
 
 def _reduce(x: jax.Array, init, op, ks, strides, pads) -> jax.Array:
@@ -91,28 +110,31 @@ def _as_float(x: jax.Array) -> jax.Array:
     return x.astype(jnp.result_type(x.dtype, float))
 
 
-def _extreme_pool(x, window, stride, padding, largest: bool, what: str) -> jax.Array:
-    ks, strides, pads, _ = _windows(x, window, stride, padding, what)
+def _extreme_pool(x, window, stride, padding, ceil_mode: bool, largest: bool, what: str) -> jax.Array:
+    ks, strides, pads, _, _ = _windows(x, window, stride, padding, what, ceil_mode)
     return _reduce(x, _extreme(x.dtype, not largest), lax.max if largest else lax.min, ks, strides, pads)
 
 
 def max_pool(
-    x: jax.Array, window: int | Sequence[int], stride: int | Sequence[int] | None = None, padding: Padding = "VALID"
+    x: jax.Array, window: int | Sequence[int], stride: int | Sequence[int] | None = None, padding: Padding = "VALID",
+    ceil_mode: bool = False,
 ) -> jax.Array:
     """Max pooling y_i = max_{j ∈ R_i} x_j; the gradient reaches only each window's argmax.
 
     x is (N, *spatial, C); `window` and `stride` (default: the window) are an int for every
     spatial axis or one per axis, `padding` any spelling of `cnn.layers.padding.resolve_padding`
-    (padded positions are −∞). The result is (N, *out, C) with out = floor((n + p_lo + p_hi − k)/s) + 1.
+    (padded positions are −∞). The result is (N, *out, C) with out = floor((n + p_lo + p_hi − k)/s) + 1,
+    or with `ceil_mode` ceil(...) + 1 (see the module docstring).
     """
-    return _extreme_pool(x, window, stride, padding, True, "max_pool")
+    return _extreme_pool(x, window, stride, padding, ceil_mode, True, "max_pool")
 
 
 def min_pool(
-    x: jax.Array, window: int | Sequence[int], stride: int | Sequence[int] | None = None, padding: Padding = "VALID"
+    x: jax.Array, window: int | Sequence[int], stride: int | Sequence[int] | None = None, padding: Padding = "VALID",
+    ceil_mode: bool = False,
 ) -> jax.Array:
     """Min pooling y_i = min_{j ∈ R_i} x_j, i.e. −max_pool(−x); padding is +∞, the rest as `max_pool`."""
-    return _extreme_pool(x, window, stride, padding, False, "min_pool")
+    return _extreme_pool(x, window, stride, padding, ceil_mode, False, "min_pool")
 
 
 def _real_counts(shape: Sequence[int], ks, strides, pads, dtype) -> jax.Array:
@@ -127,6 +149,7 @@ def avg_pool(
     stride: int | Sequence[int] | None = None,
     padding: Padding = "VALID",
     count_include_pad: bool = True,
+    ceil_mode: bool = False,
 ) -> jax.Array:
     """Average pooling y_i = (1/N_i) Σ_{j ∈ R_i} x_j, padding counting as zeros.
 
@@ -134,11 +157,43 @@ def avg_pool(
     in R_i, so border windows average only the input they cover. Arguments and shapes as `max_pool`.
     """
     x = _as_float(x)
-    ks, strides, pads, _ = _windows(x, window, stride, padding, "avg_pool")
+    ks, strides, pads, _, overhang = _windows(x, window, stride, padding, "avg_pool", ceil_mode)
     sums = _reduce(x, 0.0, lax.add, ks, strides, pads)
-    if count_include_pad:
+    if not count_include_pad:
+        return sums / _real_counts(x.shape, ks, strides, pads, x.dtype)
+    if not any(overhang):
         return sums / math.prod(ks)
-    return sums / _real_counts(x.shape, ks, strides, pads, x.dtype)
+    # Explicit padding counts, ceil mode's overhang does not: count the padded input's positions.
+    padded = [n + lo + hi - o for n, (lo, hi), o in zip(x.shape[1:-1], pads, overhang)]
+    return sums / _real_counts((1, *padded, 1), ks, strides, [(0, o) for o in overhang], x.dtype)
+
+
+def _bin_averages(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in): row i is 1/|B_i| on B_i = [floor(i·n_in/n_out), ceil((i + 1)·n_in/n_out)), PyTorch's bins."""
+    matrix = np.zeros((n_out, n_in), np.float32)
+    for i in range(n_out):
+        start, end = (i * n_in) // n_out, -(-(i + 1) * n_in // n_out)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def adaptive_avg_pool(x: jax.Array, size: int | Sequence[int]) -> jax.Array:
+    """(N, *spatial, C) → (N, *size, C): output i averages the input bin B_i on every spatial axis.
+
+    B_i = [floor(i·n/m), ceil((i + 1)·n/m)) for n inputs and m outputs, as torch's
+    AdaptiveAvgPool (bins overlap when n is not a multiple of m, and repeat when n < m). The
+    identity when the input already has `size`. Computed as one averaging matrix per axis.
+    """
+    _check_batch(x, "adaptive_avg_pool")
+    size = spatial_tuple(size, x.ndim - 2, "size")
+    if x.shape[1:-1] == size:
+        return x
+    x = _as_float(x)
+    for axis, (n, m) in enumerate(zip(x.shape[1:-1], size), start=1):
+        # "highest": an average must not be rounded to TF32/bfloat16 on accelerators.
+        x = jnp.moveaxis(jnp.tensordot(_bin_averages(n, m), x, axes=([1], [axis]),
+                                       precision=lax.Precision.HIGHEST), 0, axis)
+    return x
 
 
 def _check_p(p: float, what: str) -> None:
@@ -186,7 +241,7 @@ def lp_pool(
     """
     _check_p(p, "lp_pool")
     x = _as_float(x)
-    ks, strides, pads, out = _windows(x, window, stride, padding, "lp_pool")
+    ks, strides, pads, out, _ = _windows(x, window, stride, padding, "lp_pool")
     if p == math.inf:
         return max_pool(jnp.abs(x), ks, strides, pads)
     # Windows may overlap, so the per-window scale needs every window's elements side by side.

@@ -49,10 +49,8 @@ from typing import NamedTuple
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
-import numpy as np
 
-from cnn.layers import Conv, Dropout, LocalResponseNorm, max_pool
+from cnn.layers import Conv, Dropout, LocalResponseNorm, adaptive_avg_pool, max_pool
 from cnn.layers.padding import Padding
 from cnn.models.registry import register
 
@@ -93,24 +91,6 @@ ZEILER_FERGUS = (
     Stage(384, 3, padding=1),
     Stage(256, 3, padding=1, after=("pool",)),
 )
-
-
-def _averaging_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """Row i averages inputs [floor(i·n_in/n_out), ceil((i + 1)·n_in/n_out)), PyTorch's adaptive bins."""
-    matrix = np.zeros((n_out, n_in), np.float32)
-    for i in range(n_out):
-        start, end = (i * n_in) // n_out, -(-(i + 1) * n_in // n_out)
-        matrix[i, start:end] = 1.0 / (end - start)
-    return matrix
-
-
-def adaptive_avg_pool(x: jax.Array, size: tuple[int, int]) -> jax.Array:
-    """(N, H, W, C) → (N, *size, C): output (i, j) averages the bins of `_averaging_matrix` on each axis,
-    as torch.nn.AdaptiveAvgPool2d (bins overlap when the input is smaller than the output)."""
-    if x.shape[1:3] == tuple(size):
-        return x
-    rows, cols = (_averaging_matrix(n, s) for n, s in zip(x.shape[1:3], size))
-    return jnp.einsum("ih,nhwc,jw->nijc", rows, x, cols, precision=jax.lax.Precision.HIGHEST)
 
 
 class AlexNet(nn.Module):

@@ -13,9 +13,9 @@ into the logits. On 32×32×3:
     global average pool                          → 10         logits
 
 Caffe sizes a pooling output ceil((n − k)/s) + 1 (32 → 16, 16 → 8, where rounding down gives 15
-and 7): here the maps are padded at the end by the rows and columns the last window needs
-(`ceil_mode_padding`), padding that max pooling never picks and that average pooling leaves out
-of its divisor, as Caffe's average over the part of the window inside the map. As in the Caffe
+and 7): the pools use `ceil_mode`, whose last window runs past the map; max pooling never picks
+those positions and average pooling leaves them out of its divisor, as Caffe's averages over the
+part of the window inside the map. As in the Caffe
 model, cccp6 has a ReLU too, so the logits are non-negative.
 
 Parameters, hand count: conv1 192·(25·3+1) = 14,592, cccp1 160·(192+1) = 30,880,
@@ -32,13 +32,6 @@ import jax
 
 from cnn.layers import Conv, Dropout, avg_pool, global_avg_pool, max_pool
 from cnn.models.registry import register
-
-
-def ceil_mode_padding(n: int, window: int, stride: int) -> tuple[int, int]:
-    """(0, hi) padding of an axis of n that gives ceil((n − window)/stride) + 1 windows, Caffe's
-    (and PyTorch's ceil_mode) pooling size; hi = 0 when the stride divides n − window."""
-    windows = -(-(n - window) // stride) + 1
-    return 0, (windows - 1) * stride + window - n
 
 
 class NiN(nn.Module):
@@ -59,8 +52,8 @@ class NiN(nn.Module):
         for i, (kernel, padding, widths, names) in enumerate(blocks, 1):
             if i > 1:
                 # Between blocks: pool1 takes the max, pool2 the average, both followed by dropout.
-                pads = [ceil_mode_padding(n, 3, 2) for n in x.shape[1:3]]
-                pooled = max_pool(x, 3, 2, pads) if i == 2 else avg_pool(x, 3, 2, pads, count_include_pad=False)
+                pool = max_pool if i == 2 else avg_pool
+                pooled = pool(x, 3, 2, ceil_mode=True)
                 x = taps[f"pool{i - 1}"] = pooled
                 x = Dropout(self.dropout)(x, train)
             x = nn.relu(Conv(widths[0], (kernel, kernel), padding=padding, name=names[0])(x))

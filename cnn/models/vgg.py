@@ -43,8 +43,7 @@ from functools import partial
 import flax.linen as nn
 import jax
 
-from cnn.layers import BatchNorm, Conv, Dropout, LocalResponseNorm, max_pool
-from cnn.models.alexnet import adaptive_avg_pool  # torchvision's AdaptiveAvgPool2d, shared with AlexNet
+from cnn.layers import BatchNorm, Conv, Dropout, LocalResponseNorm, adaptive_avg_pool, max_pool
 from cnn.models.registry import register
 
 # Table 1: the kernel size of every convolution, block by block.

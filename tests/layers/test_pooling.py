@@ -14,6 +14,7 @@ from jax.test_util import check_grads
 
 from cnn.layers.padding import BorderWarning
 from cnn.layers.pooling import (
+    adaptive_avg_pool,
     avg_pool,
     global_avg_pool,
     global_lp_pool,
@@ -353,3 +354,71 @@ def test_every_offset_of_the_window_is_read():
         for a, b in np.ndindex(3, 3):
             covered[n, a, b] = 2 * a <= i < 2 * a + 3 and 2 * b <= j < 2 * b + 3
     np.testing.assert_allclose(lp_pool(jnp.asarray(x), 3, 3, 2), covered * (1 / 9) ** (1 / 3), rtol=1e-6)
+
+
+def _torch_windows(n: int, k: int, s: int, p: int, ceil_mode: bool):
+    """PyTorch's pooling windows along one axis: (start, end, size counting padding) per output,
+    transcribed from its documented shape formula and its CPU kernel's loop."""
+    span = n + 2 * p - k
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    windows = []
+    for i in range(out):
+        start = i * s - p
+        end = min(start + k, n + p)
+        windows.append((max(start, 0), min(end, n), end - start))
+    return windows
+
+
+def _torch_pool_2d(x: np.ndarray, k: int, s: int, p: int, ceil_mode: bool, kind: str, count_include_pad=True):
+    rows = _torch_windows(x.shape[1], k, s, p, ceil_mode)
+    cols = _torch_windows(x.shape[2], k, s, p, ceil_mode)
+    out = np.zeros((x.shape[0], len(rows), len(cols), x.shape[3]))
+    for i, (r0, r1, rn) in enumerate(rows):
+        for j, (c0, c1, cn) in enumerate(cols):
+            window = x[:, r0:r1, c0:c1]
+            if kind == "max":
+                out[:, i, j] = window.max(axis=(1, 2))
+            else:
+                count = rn * cn if count_include_pad else (r1 - r0) * (c1 - c0)
+                out[:, i, j] = window.sum(axis=(1, 2)) / count
+    return out
+
+
+@pytest.mark.parametrize("n, k, s, p", [(112, 3, 2, 0), (14, 3, 2, 0), (13, 3, 2, 0), (15, 3, 2, 1), (10, 2, 2, 0),
+                                        (8, 3, 3, 1), (6, 4, 3, 2)])
+def test_ceil_mode_max_and_avg_pooling_match_pytorch(n, k, s, p):
+    x = RNG.standard_normal((2, n, n + 1, 3)).astype(np.float32)
+    np.testing.assert_array_equal(max_pool(jnp.asarray(x), k, s, p, ceil_mode=True),
+                                  _torch_pool_2d(x, k, s, p, True, "max").astype(np.float32))
+    for include in (True, False):
+        np.testing.assert_allclose(avg_pool(jnp.asarray(x), k, s, p, count_include_pad=include, ceil_mode=True),
+                                   _torch_pool_2d(x, k, s, p, True, "avg", include), rtol=1e-5, atol=1e-6)
+
+
+def test_ceil_mode_keeps_the_pixels_floor_mode_drops():
+    # GoogLeNet's 112 → 56 and SqueezeNet's 13 → 6 need ceil mode; floor mode gives 55 and 6.
+    assert max_pool(jnp.zeros((1, 112, 112, 1)), 3, 2, ceil_mode=True).shape == (1, 56, 56, 1)
+    assert max_pool(jnp.zeros((1, 14, 14, 1)), 3, 2, ceil_mode=True).shape == (1, 7, 7, 1)
+    x = jnp.zeros((1, 6, 6, 1)).at[0, 5, 5, 0].set(1.0)
+    assert float(max_pool(x, 2, 2, ceil_mode=True)[0, 2, 2, 0]) == 1.0
+
+
+def _torch_adaptive_avg_pool(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """torch.nn.AdaptiveAvgPool2d's loop: cell (i, j) averages rows floor(i·H/h) … ceil((i+1)·H/h) − 1."""
+    (h, w), (H, W) = size, x.shape[1:3]
+    out = np.zeros((x.shape[0], h, w, x.shape[3]))
+    for i in range(h):
+        for j in range(w):
+            r0, r1 = (i * H) // h, -(-(i + 1) * H // h)
+            c0, c1 = (j * W) // w, -(-(j + 1) * W // w)
+            out[:, i, j] = x[:, r0:r1, c0:c1].mean(axis=(1, 2))
+    return out
+
+
+@pytest.mark.parametrize("shape, size", [((13, 13), (6, 6)), ((14, 5), (4, 4)), ((3, 2), (7, 7)), ((6, 6), (6, 6))])
+def test_adaptive_avg_pool_matches_pytorchs_bins(shape, size):
+    x = RNG.standard_normal((2, *shape, 3)).astype(np.float32)
+    np.testing.assert_allclose(adaptive_avg_pool(jnp.asarray(x), size), _torch_adaptive_avg_pool(x, size),
+                               rtol=1e-5, atol=1e-6)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import cnn.models
-from cnn.models.alexnet import adaptive_avg_pool
 from cnn.transfer.keras import import_keras
 
 
@@ -93,25 +92,6 @@ def test_num_classes_override(name):
     variables, logits, _ = _shapes(name, num_classes=10)
     assert logits.shape == (1, 10)
     assert _count(variables) == HAND_COUNTS[name] - dense(4096, 1000) + dense(4096, 10)
-
-
-def _pytorch_adaptive_avg_pool(x, out):
-    """torch.nn.AdaptiveAvgPool2d's definition: bin i spans [floor(i·n/out), ceil((i + 1)·n/out))."""
-    n, h, w, c = x.shape
-    y = np.zeros((n, out, out, c))
-    for i in range(out):
-        for j in range(out):
-            r0, r1 = int(np.floor(i * h / out)), int(np.ceil((i + 1) * h / out))
-            c0, c1 = int(np.floor(j * w / out)), int(np.ceil((j + 1) * w / out))
-            y[:, i, j] = x[:, r0:r1, c0:c1].mean(axis=(1, 2))
-    return y
-
-
-@pytest.mark.parametrize("size", [1, 4, 6, 13])
-def test_adaptive_average_pool_is_pytorchs(size):
-    x = np.random.default_rng(size).normal(size=(2, size, size, 3))
-    np.testing.assert_allclose(adaptive_avg_pool(jnp.asarray(x, jnp.float32), (6, 6)),
-                               _pytorch_adaptive_avg_pool(x, 6), rtol=1e-5, atol=1e-6)
 
 
 def test_torchvision_alexnet_keeps_its_classifier_at_other_sizes():

@@ -5,10 +5,8 @@ import jax
 import jax.numpy as jnp
 import keras
 import numpy as np
-import pytest
 
 import cnn.models
-from cnn.models.nin import ceil_mode_padding
 from cnn.transfer.keras import import_keras
 
 
@@ -48,13 +46,6 @@ def test_num_classes_sets_the_last_mlpconv_width():
     assert logits.shape == (1, 100) and taps["mlpconv3"].shape[1:] == (8, 8, 100)
     assert variables["params"]["cccp6"]["kernel"].shape == (1, 1, 192, 100)
     assert sum(x.size for x in jax.tree.leaves(variables)) == HAND_COUNT - conv(1, 192, 10) + conv(1, 192, 100)
-
-
-@pytest.mark.parametrize("n, k, s", [(32, 3, 2), (16, 3, 2), (13, 3, 2), (7, 2, 2), (8, 3, 1)])
-def test_ceil_mode_padding_gives_caffes_pooled_size(n, k, s):
-    lo, hi = ceil_mode_padding(n, k, s)
-    caffe = int(np.ceil((n - k) / s)) + 1  # pooling_layer.cpp, pad 0
-    assert lo == 0 and (n + hi - k) // s + 1 == caffe and hi < k
 
 
 def _keras_nin(num_classes=10):

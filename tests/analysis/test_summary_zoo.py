@@ -1,0 +1,21 @@
+"""The zoo's costs against torchvision's published table (its "GFLOPS" column counts multiply-adds)."""
+
+import pytest
+
+from cnn.analysis import summarize
+
+# torchvision's model documentation, at 224×224 (inception_v3 at 299×299), 1000 classes.
+TORCHVISION_GMACS = {
+    "alexnet": 0.71, "vgg11": 7.61, "vgg13": 11.31, "vgg16": 15.47, "vgg19": 19.63, "vgg16_bn": 15.47,
+    "resnet18": 1.81, "resnet34": 3.66, "resnet50": 4.09, "resnet101": 7.80, "resnet152": 11.51,
+    "resnext50_32x4d": 4.23, "wide_resnet50_2": 11.40, "wide_resnet101_2": 22.75,
+    "densenet121": 2.83, "densenet169": 3.36, "densenet201": 4.29, "densenet161": 7.73,
+    "squeezenet1_0": 0.82, "squeezenet1_1": 0.35, "googlenet": 1.50, "inception_v3": 5.71,
+    "mobilenet_v2": 0.30, "mobilenet_v3_large": 0.22, "mobilenet_v3_small": 0.06,
+}
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION_GMACS))
+def test_macs_match_torchvision_to_its_rounding(name):
+    gmacs = summarize(name).macs / 1e9
+    assert gmacs == pytest.approx(TORCHVISION_GMACS[name], abs=0.0051 + 0.005 * TORCHVISION_GMACS[name])
