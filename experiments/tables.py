@@ -25,7 +25,7 @@ def models_table() -> str:
         spec = cnn.models.spec(name)
         summary = summarize(name)
         rows.append(f"| `{name}` | {'×'.join(map(str, spec.input_shape))} | {spec.num_classes} | "
-                    f"{summary.params:,} | {summary.macs / 1e9:.3f} | {spec.reference} |")
+                    f"{summary.params:,} | {summary.macs / 1e9:.3g} | {spec.reference} |")
     return "\n".join(rows)
 
 

@@ -56,8 +56,9 @@ def test_bad_config_value_is_a_clean_error(tmp_path, tiny_data_dir):
                    f"--config.dataset.data_dir={tiny_data_dir}", "--config.batch_size=16",
                    "--config.model.name=lenet")
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1] == (
-        "error: config.model: unknown model 'lenet'. Did you mean 'lenet5'? Known models: lenet5")
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: config.model: unknown model 'lenet'. Did you mean 'lenet5'")
+    assert "Known models: alexnet, " in last and ", lenet5, lenet5_1998, " in last
     proc = _launch("train", f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}",
                    f"--config.dataset.data_dir={tiny_data_dir}", "--config.batch_size=100")
     assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
