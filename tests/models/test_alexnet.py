@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import cnn.models
+from zoo_testing import count
 from cnn.transfer.keras import import_keras
 
 
@@ -52,15 +53,11 @@ def _shapes(name, num_classes=1000, size=None, **overrides):
     return variables, logits, taps
 
 
-def _count(variables):
-    return sum(x.size for x in jax.tree.leaves(variables["params"]))
-
-
 @pytest.mark.parametrize("name", sorted(HAND_COUNTS))
 def test_parameter_count_equals_the_hand_count(name):
     variables, _, _ = _shapes(name)
     assert set(variables) == {"params"}
-    assert _count(variables) == HAND_COUNTS[name]
+    assert count(variables) == HAND_COUNTS[name]
 
 
 def test_published_counts():
@@ -91,13 +88,13 @@ def test_lrn_sits_where_each_paper_puts_it():
 def test_num_classes_override(name):
     variables, logits, _ = _shapes(name, num_classes=10)
     assert logits.shape == (1, 10)
-    assert _count(variables) == HAND_COUNTS[name] - dense(4096, 1000) + dense(4096, 10)
+    assert count(variables) == HAND_COUNTS[name] - dense(4096, 1000) + dense(4096, 10)
 
 
 def test_torchvision_alexnet_keeps_its_classifier_at_other_sizes():
     variables, logits, taps = _shapes("alexnet", size=127)
     assert taps["pool5"].shape[1:] == (3, 3, 256) and taps["avgpool"].shape[1:] == (6, 6, 256)
-    assert _count(variables) == HAND_COUNTS["alexnet"]
+    assert count(variables) == HAND_COUNTS["alexnet"]
 
 
 # --- Keras rebuilds: the same networks written with Keras layers compute the same logits ---------------------------

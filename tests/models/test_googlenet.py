@@ -7,6 +7,7 @@ import optax
 import pytest
 
 import cnn.models
+from zoo_testing import count
 from cnn.analysis import summarize
 
 # Szegedy et al. 2015, Table 1: input channels, #1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj.
@@ -44,10 +45,6 @@ def _variables(name, num_classes=1000, **overrides):
     return model, jax.eval_shape(model.init, jax.random.key(0), X)
 
 
-def _count(variables) -> int:
-    return sum(leaf.size for leaf in jax.tree.leaves(variables["params"]))
-
-
 def _taps(model, variables, train: bool):
     def run(v, x):
         if train:
@@ -58,7 +55,7 @@ def _taps(model, variables, train: bool):
 
 @pytest.mark.parametrize("aux_logits, expected", [(False, 6_624_904), (True, 13_004_888)])
 def test_googlenet_has_torchvisions_parameter_counts(aux_logits, expected):
-    assert _count(_variables("googlenet", aux_logits=aux_logits)[1]) == expected
+    assert count(_variables("googlenet", aux_logits=aux_logits)[1]) == expected
 
 
 def test_googlenet_2014_parameter_count_is_the_hand_count_from_table1():
@@ -69,8 +66,8 @@ def test_googlenet_2014_parameter_count_is_the_hand_count_from_table1():
         biases += n1 + n3r + n3 + n5r + n5 + proj
     # An auxiliary head: 1×1 conv 128 on its input, FC 4·4·128 → 1024, FC 1024 → 1000, with biases.
     heads = sum(c_in * 128 + 128 + 2048 * 1024 + 1024 + 1024 * 1000 + 1000 for c_in in (512, 528))
-    assert _count(_variables("googlenet_2014", aux_logits=False)[1]) == weights + biases == 6_998_552
-    assert _count(_variables("googlenet_2014")[1]) == weights + biases + heads == 13_378_280
+    assert count(_variables("googlenet_2014", aux_logits=False)[1]) == weights + biases == 6_998_552
+    assert count(_variables("googlenet_2014")[1]) == weights + biases + heads == 13_378_280
 
 
 def test_torchvision_variant_has_batch_norm_and_the_3x3_bug_the_paper_has_bias_and_5x5():

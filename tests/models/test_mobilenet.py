@@ -6,7 +6,7 @@ from functools import partial
 import jax
 import numpy as np
 import pytest
-from test_densenet import FAST_COMPILE, abstract, abstract_grads, count, norm, random_input, random_variables, real_step
+from zoo_testing import FAST_COMPILE, abstract, abstract_grads, count, norm, random_input, random_variables, real_step
 
 import cnn.models
 from cnn.models.mobilenet import InvertedResidual

@@ -5,6 +5,7 @@ import optax
 import pytest
 
 import cnn.models
+from zoo_testing import random_variables
 from cnn.models.squeezenet import Fire
 
 # torchvision's published parameter counts (1000 classes).
@@ -37,20 +38,7 @@ def _hand_count(name, classes=1000):
 
 
 def _random_variables(model, x):
-    """model.init's variables drawn in numpy: He-normal kernels, zero biases, BN γ = 1, mean 0, var 1.
-
-    Jitting model.init costs seconds of XLA compilation for the random draws of every layer, more than
-    the forward and backward pass it feeds.
-    """
-    rng = np.random.default_rng(0)
-
-    def draw(path, leaf):
-        name = path[-1].key
-        if name == "kernel":
-            return rng.normal(0, np.sqrt(2 / np.prod(leaf.shape[:-1])), leaf.shape).astype(leaf.dtype)
-        return np.full(leaf.shape, 1.0 if name in ("scale", "var") else 0.0, leaf.dtype)
-
-    return jax.tree_util.tree_map_with_path(draw, jax.eval_shape(model.init, jax.random.key(0), x))
+    return random_variables(jax.eval_shape(model.init, jax.random.key(0), x))
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION))

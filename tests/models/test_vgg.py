@@ -5,6 +5,7 @@ import optax
 import pytest
 
 import cnn.models
+from zoo_testing import count, random_variables
 
 # torchvision's published parameter counts (1000 classes).
 TORCHVISION = {
@@ -42,39 +43,22 @@ def _shapes(name, size=224, batch=1, **overrides):
 
 
 def _random_variables(model, x):
-    """model.init's variables drawn in numpy: He-normal kernels, zero biases, BN γ = 1, mean 0, var 1.
-
-    Jitting model.init costs seconds of XLA compilation for the random draws of every layer, more than
-    the forward and backward pass it feeds; the real initialisers run in the Keras test (import_keras).
-    """
-    rng = np.random.default_rng(0)
-
-    def draw(path, leaf):
-        name = path[-1].key
-        if name == "kernel":
-            return rng.normal(0, np.sqrt(2 / np.prod(leaf.shape[:-1])), leaf.shape).astype(leaf.dtype)
-        return np.full(leaf.shape, 1.0 if name in ("scale", "var") else 0.0, leaf.dtype)
-
-    return jax.tree_util.tree_map_with_path(draw, jax.eval_shape(model.init, jax.random.key(0), x))
-
-
-def _count(variables):
-    return sum(leaf.size for leaf in jax.tree.leaves(variables["params"]))
+    return random_variables(jax.eval_shape(model.init, jax.random.key(0), x))
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
 def test_parameter_count_equals_torchvision(name):
     _, variables, _ = _shapes(name)
     plain = name.removesuffix("_bn")
-    assert _count(variables) == TORCHVISION[name] == _hand_count(PAPER[plain][0], name.endswith("_bn"))
+    assert count(variables) == TORCHVISION[name] == _hand_count(PAPER[plain][0], name.endswith("_bn"))
 
 
 @pytest.mark.parametrize("name", sorted(PAPER))
 def test_parameter_count_equals_the_papers_table_2(name):
     blocks, millions = PAPER[name]
     _, variables, _ = _shapes(name)
-    assert _count(variables) == _hand_count(blocks)
-    assert round(_count(variables) / 1e6) == millions
+    assert count(variables) == _hand_count(blocks)
+    assert round(count(variables) / 1e6) == millions
 
 
 def test_config_c_closes_blocks_3_to_5_with_1x1_convolutions():

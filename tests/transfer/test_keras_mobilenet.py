@@ -4,7 +4,7 @@ Keras's logits once built with Keras's fields (TensorFlow "SAME" padding, BN ε 
 import jax
 import keras
 import pytest
-from test_keras_densenet import assert_same_logits, keras_reference
+from keras_testing import assert_same_logits, keras_reference
 
 
 def test_keras_mobilenet_v1():

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 import pytest
-from test_keras_densenet import keras_reference
+from keras_testing import keras_reference
 
 import cnn.models
 from cnn.transfer.keras import import_keras
