@@ -10,6 +10,7 @@ from cnn.models import (  # noqa: F401
     mobilenet,
     nin,
     resnet,
+    senet,
     squeezenet,
     vgg,
 )

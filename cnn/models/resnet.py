@@ -152,7 +152,7 @@ class ResidualBlock(nn.Module):
                     y = Dropout(self.dropout)(y, train)
                 # Keras ResNetV2 gives a bias only to the convolution that no BN follows.
                 y = self._conv(y, features, kernel, stride, groups, self.conv_bias and i == last, f"conv{i}")
-            return shortcut + y
+            return shortcut + self._residual(y)
         shortcut = self._shortcut(x, x, train)
         y = x
         for i, (features, kernel, stride, groups) in enumerate(specs, start=1):
@@ -162,7 +162,11 @@ class ResidualBlock(nn.Module):
             y = self._bn(y, train, f"bn{i}", zero=self.zero_init_last and i == last)
             if i < last:
                 y = nn.relu(y)
-        return nn.relu(shortcut + y)
+        return nn.relu(shortcut + self._residual(y))
+
+    def _residual(self, y: jax.Array) -> jax.Array:
+        """The branch's output F(x) just before the sum; a hook for blocks that rescale it (SENet)."""
+        return y
 
 
 class BasicBlock(ResidualBlock):
