@@ -86,7 +86,7 @@ def _keras_layers(keras_model) -> list[_Layer]:
             continue
         bias = {"bias": weights["bias"]} if "bias" in weights else {}
         if kind == "BatchNormalization":
-            if layer.axis not in (-1, [-1], [3]) and list(np.atleast_1d(layer.axis)) != [3]:
+            if list(np.atleast_1d(layer.axis)) not in ([-1], [3]):
                 raise ValueError(f"Keras layer {layer.name}: only channels-last batch norm imports, got axis {layer.axis}")
             arrays = {"mean": weights["moving_mean"], "var": weights["moving_variance"]}
             if "gamma" in weights:
@@ -97,8 +97,7 @@ def _keras_layers(keras_model) -> list[_Layer]:
         elif kind == "Conv2D":
             out.append(_Layer("conv", layer.name, {"kernel": weights["kernel"], **bias}))
         elif kind == "DepthwiseConv2D":
-            out.append(_Layer("conv", layer.name, {"kernel": _depthwise(weights["kernel"])}))
-            out[-1].arrays.update(bias)
+            out.append(_Layer("conv", layer.name, {"kernel": _depthwise(weights["kernel"]), **bias}))
         elif kind == "SeparableConv2D":
             out.append(_Layer("conv", f"{layer.name} (depthwise)", {"kernel": _depthwise(weights["depthwise_kernel"])}))
             out.append(_Layer("conv", f"{layer.name} (pointwise)", {"kernel": weights["pointwise_kernel"], **bias}))
