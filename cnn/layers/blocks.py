@@ -1,5 +1,6 @@
-"""Units shared by several architectures of the zoo: convolution → batch norm → activation, and
-squeeze-and-excitation.
+"""Units shared by several architectures of the zoo: convolution → batch norm → activation,
+squeeze-and-excitation, and the inverted residual (MobileNetV2/V3, EfficientNet's MBConv), with the
+width rounding and padding conventions those families share.
 
 Blocks used by one family only (a DenseNet layer, a Fire module, an Inception module) live in
 that family's file in `cnn.models`; they move here when a second family needs them.
@@ -8,6 +9,7 @@ that family's file in `cnn.models`; they move here when a second family needs th
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import flax.linen as nn
 import jax
@@ -18,6 +20,23 @@ from cnn.layers.padding import Padding
 from cnn.layers.pooling import global_avg_pool
 
 Activation = Callable[[jax.Array], jax.Array]
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """`value` rounded to the nearest multiple of `divisor` (at least `divisor`), moved up one multiple if
+    rounding lost more than 10% (the MobileNet v2/v3 reference code's `_make_divisible`)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def conv_padding(style: str, kernel_size: int) -> Padding:
+    """"torch": ⌊k/2⌋ on every side (PyTorch); "tf": TensorFlow's "SAME" (at stride 2 on an even size the
+    odd pixel of padding goes at the end, so the windows are shifted against the torch style's)."""
+    if style == "torch":
+        return kernel_size // 2
+    if style == "tf":
+        return "SAME"
+    raise ValueError(f"padding_style must be 'torch' or 'tf', got {style!r}")
 
 
 def _identity(x: jax.Array) -> jax.Array:
@@ -77,3 +96,39 @@ class SqueezeExcite(nn.Module):
         s = self.activation(Conv(self.squeeze, (1,) * rank, name="reduce")(s))
         s = self.gate(Conv(x.shape[-1], (1,) * rank, name="expand")(s))
         return x * s
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2/V3 block (EfficientNet's MBConv): x + BN(W_p · SE(act(BN(DW(act(BN(W_e · x))))))).
+
+    The 1×1 expansion to `expanded` channels is left out when it would not change the width (t = 1);
+    squeeze-and-excitation runs when `se_squeeze` > 0; the residual is added when the stride is 1 and the
+    block keeps its width. Submodules: "expand", "depthwise", "se", "project".
+    """
+
+    features: int
+    expanded: int
+    kernel_size: int = 3
+    stride: int = 1
+    activation: Activation = jax.nn.relu6
+    se_squeeze: int = 0
+    se_activation: Activation = nn.relu
+    se_gate: Activation = jax.nn.hard_sigmoid
+    padding_style: str = "torch"
+    bn_epsilon: float = 1e-5
+    bn_momentum: float = 0.9
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        conv_bn = partial(ConvBN, activation=self.activation, bn_epsilon=self.bn_epsilon,
+                          bn_momentum=self.bn_momentum)
+        y = x
+        if self.expanded != x.shape[-1]:
+            y = conv_bn(self.expanded, (1, 1), name="expand")(y, train)
+        k = self.kernel_size
+        y = conv_bn(self.expanded, (k, k), stride=self.stride, padding=conv_padding(self.padding_style, k),
+                    groups=self.expanded, name="depthwise")(y, train)
+        if self.se_squeeze:
+            y = SqueezeExcite(self.se_squeeze, self.se_activation, self.se_gate, name="se")(y)
+        y = conv_bn(self.features, (1, 1), activation=None, name="project")(y, train)
+        return x + y if self.stride == 1 and x.shape[-1] == self.features else y

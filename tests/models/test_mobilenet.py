@@ -9,7 +9,7 @@ import pytest
 from zoo_testing import FAST_COMPILE, abstract, abstract_grads, count, norm, random_input, random_variables, real_step
 
 import cnn.models
-from cnn.models.mobilenet import InvertedResidual
+from cnn.layers.blocks import InvertedResidual
 
 TORCHVISION = {"mobilenet_v2": 3_504_872, "mobilenet_v3_large": 5_483_032, "mobilenet_v3_small": 2_542_856}
 # v1 (Table 1): output width and stride of the 13 depthwise separable blocks after the 3×3/2 conv to 32.
