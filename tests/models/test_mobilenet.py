@@ -139,6 +139,7 @@ def test_inverted_residual_adds_the_input_only_at_stride_1_and_equal_width(featu
     assert ("expand" in variables["params"]) == (expanded != 8)  # t = 1 has no expansion
     # A zero projection BN (γ = β = 0) zeroes the branch: the block is then x or 0.
     variables["params"]["project"]["bn"]["scale"] = np.zeros(features, np.float32)
+    variables["params"]["project"]["bn"]["bias"] = np.zeros(features, np.float32)
     y = jax.jit(partial(block.apply, train=False), compiler_options=FAST_COMPILE)(variables, x)
     np.testing.assert_array_equal(y, x if residual else np.zeros_like(y))
 

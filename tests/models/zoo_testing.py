@@ -30,31 +30,40 @@ def count(variables):
 
 
 def random_variables(variables_shapes):
-    """Variables drawn in numpy: He-normal kernels, zero biases, BN γ = 1, mean 0, var 1 (jitting model.init
-    would compile every layer's random draw, slower than the pass it feeds)."""
+    """Variables drawn in numpy: He-normal kernels, biases (BN's β too) N(0, 0.1²), BN γ = 1, mean 0, var 1
+    (jitting model.init would compile every layer's random draw, slower than the pass it feeds). Non-zero
+    β keeps a batch norm over one value per channel (an auxiliary head's 1×1 map at batch 1) from
+    zeroing everything after it."""
     rng = np.random.default_rng(0)
 
     def draw(path, leaf):
         name = path[-1].key
         if name == "kernel":
             return rng.normal(0, np.sqrt(2 / np.prod(leaf.shape[:-1])), leaf.shape).astype(leaf.dtype)
+        if name == "bias":
+            return rng.normal(0, 0.1, leaf.shape).astype(leaf.dtype)
         return np.full(leaf.shape, 1.0 if name in ("scale", "var") else 0.0, leaf.dtype)
 
     return jax.tree_util.tree_map_with_path(draw, variables_shapes)
 
 
 def real_step(model, variables, x):
-    """One training-mode forward and backward: (loss, taps, new batch_stats, grads)."""
+    """One training-mode forward and backward: (loss, taps, new batch_stats ({} without BN), grads). Auxiliary classifiers'
+    cross-entropies join the loss with weight 0.3, as in the train step."""
     labels = jnp.arange(x.shape[0]) % 10
+
+    def cross_entropy(logits):
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
     def loss(params):
         (logits, taps), updates = model.apply({**variables, "params": params}, x, train=True,
                                               mutable=["batch_stats"], rngs={"dropout": jax.random.key(2)})
-        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), (taps, updates)
+        aux = sum(cross_entropy(a) for a in taps.get("aux_logits", ()))
+        return cross_entropy(logits) + 0.3 * aux, (taps, updates)
 
     step = jax.jit(jax.value_and_grad(loss, has_aux=True), compiler_options=FAST_COMPILE)
     (value, (taps, updates)), grads = step(variables["params"])
-    return value, taps, updates["batch_stats"], grads
+    return value, taps, updates.get("batch_stats", {}), grads
 
 
 def norm(tree) -> float:
