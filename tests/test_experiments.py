@@ -18,7 +18,7 @@ from cnn.train.metrics import read_metrics
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "experiments", "*", "*.py")))
 # The stored image shape of each dataset, for configs that use images as stored (image_size 0).
-STORED = {"fashion_mnist": (28, 28, 1), "tfds:cifar10": (32, 32, 3)}
+STORED = {"fashion_mnist": (28, 28, 1), "tfds:cifar10": (32, 32, 3), "synthetic:224x224x23:101": (224, 224, 23)}
 
 
 def _input_shape(config) -> tuple[int, int, int]:

@@ -3,6 +3,7 @@
 # Each family module registers its models on import.
 from cnn.models import (  # noqa: F401
     alexnet,
+    deep_fried,
     densenet,
     googlenet,
     inception,
@@ -11,7 +12,9 @@ from cnn.models import (  # noqa: F401
     nin,
     resnet,
     senet,
+    shufflenet,
     squeezenet,
+    two_stream,
     vgg,
 )
 from cnn.models.registry import ModelSpec, create, names, spec

@@ -44,6 +44,7 @@ not modelled.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import NamedTuple
 
@@ -93,6 +94,25 @@ ZEILER_FERGUS = (
 )
 
 
+def conv_stages(x: jax.Array, taps: dict[str, jax.Array], stages: Sequence[Stage],
+                norm: Callable[[], nn.Module] = LocalResponseNorm) -> jax.Array:
+    """The convolutions of `stages` (conv1, conv2, …), each with ReLU and its `after` ops; `norm` builds the
+    LRN (Caffe's reference net uses other constants). Called inside a compact method: the layers it
+    creates are the caller's."""
+    for i, stage in enumerate(stages, 1):
+        conv = Conv(stage.features, (stage.kernel, stage.kernel), stride=stage.stride, padding=stage.padding,
+                    groups=stage.groups, name=f"conv{i}")
+        x = taps[f"conv{i}"] = nn.relu(conv(x))
+        for op in stage.after:
+            if op not in _AFTER:
+                raise ValueError(f"conv{i}: a stage is followed by {' or '.join(_AFTER)}, got {op!r}")
+            if op == "norm":
+                x = taps[f"norm{i}"] = norm()(x)
+            else:
+                x = taps[f"pool{i}"] = max_pool(x, 3, 2, stage.pool_padding)
+    return x
+
+
 class AlexNet(nn.Module):
     """AlexNet-style network: `stages`, then [adaptive average pool], flatten and the classifier.
 
@@ -110,17 +130,7 @@ class AlexNet(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
         taps = {}
-        for i, stage in enumerate(self.stages, 1):
-            conv = Conv(stage.features, (stage.kernel, stage.kernel), stride=stage.stride, padding=stage.padding,
-                        groups=stage.groups, name=f"conv{i}")
-            x = taps[f"conv{i}"] = nn.relu(conv(x))
-            for op in stage.after:
-                if op not in _AFTER:
-                    raise ValueError(f"conv{i}: a stage is followed by {' or '.join(_AFTER)}, got {op!r}")
-                if op == "norm":
-                    x = taps[f"norm{i}"] = LocalResponseNorm()(x)
-                else:
-                    x = taps[f"pool{i}"] = max_pool(x, 3, 2, stage.pool_padding)
+        x = conv_stages(x, taps, self.stages)
         if self.adaptive_pool is not None:
             x = taps["avgpool"] = adaptive_avg_pool(x, (self.adaptive_pool, self.adaptive_pool))
         x = x.reshape(x.shape[0], -1)
