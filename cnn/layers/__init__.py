@@ -15,7 +15,15 @@ from cnn.layers.conv import (
     correlate,
     locally_connected,
 )
-from cnn.layers.norm import BatchNorm, Dropout, LocalResponseNorm, local_response_norm
+from cnn.layers.fastfood import AdaptiveFastfood, fwht
+from cnn.layers.norm import (
+    BatchNorm,
+    Dropout,
+    LocalResponseNorm,
+    StochasticDepth,
+    local_response_norm,
+    stochastic_depth,
+)
 from cnn.layers.padding import BorderWarning, output_size, pad, same_padding, transposed_output_size
 from cnn.layers.pooling import (
     adaptive_avg_pool,
@@ -36,6 +44,8 @@ __all__ = [
     "Conv",
     "ConvTranspose",
     "LocallyConnected2D",
+    "fwht",
+    "AdaptiveFastfood",
     "output_size",
     "transposed_output_size",
     "same_padding",
@@ -53,6 +63,8 @@ __all__ = [
     "LocalResponseNorm",
     "BatchNorm",
     "Dropout",
+    "stochastic_depth",
+    "StochasticDepth",
     "sigmoid",
     "tanh",
     "relu",

@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 
 from cnn.layers.conv import Conv
-from cnn.layers.norm import BatchNorm
+from cnn.layers.norm import BatchNorm, StochasticDepth
 from cnn.layers.padding import Padding
 from cnn.layers.pooling import global_avg_pool
 
@@ -103,7 +103,9 @@ class InvertedResidual(nn.Module):
 
     The 1×1 expansion to `expanded` channels is left out when it would not change the width (t = 1);
     squeeze-and-excitation runs when `se_squeeze` > 0; the residual is added when the stride is 1 and the
-    block keeps its width. Submodules: "expand", "depthwise", "se", "project".
+    block keeps its width, its branch then dropped per sample with probability `drop_rate` in training
+    (stochastic depth, EfficientNet's; 0 for the MobileNets). Submodules: "expand", "depthwise", "se",
+    "project".
     """
 
     features: int
@@ -117,6 +119,7 @@ class InvertedResidual(nn.Module):
     padding_style: str = "torch"
     bn_epsilon: float = 1e-5
     bn_momentum: float = 0.9
+    drop_rate: float = 0.0
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -131,4 +134,6 @@ class InvertedResidual(nn.Module):
         if self.se_squeeze:
             y = SqueezeExcite(self.se_squeeze, self.se_activation, self.se_gate, name="se")(y)
         y = conv_bn(self.features, (1, 1), activation=None, name="project")(y, train)
-        return x + y if self.stride == 1 and x.shape[-1] == self.features else y
+        if self.stride != 1 or x.shape[-1] != self.features:
+            return y
+        return x + StochasticDepth(self.drop_rate, name="drop")(y, train)

@@ -1,4 +1,5 @@
-"""Normalisation and regularisation layers: local response normalisation, batch normalisation, dropout.
+"""Normalisation and regularisation layers: local response normalisation, batch normalisation, dropout,
+stochastic depth.
 
 Inputs are channels-last, (N, *spatial, C) or (N, C).
 
@@ -26,6 +27,11 @@ the running averages, so an example's output does not depend on the rest of its 
 
 Dropout (Srivastava et al. 2014) zeroes each unit with probability p in training and scales the
 survivors by 1/(1 − p) ("inverted" dropout), so E[y] = x and evaluation is the identity.
+
+Stochastic depth (Huang et al. 2016) is dropout of a whole residual branch per example: in training
+sample n's branch f(x_n) is kept with probability 1 − p and scaled by 1/(1 − p), so the block
+x + f(x) is the identity for the dropped samples and E[y] = f(x); evaluation is the identity. This
+is torchvision's StochasticDepth(p, "row") and Keras's Dropout(p, noise_shape=(None, 1, 1, 1)).
 """
 
 from __future__ import annotations
@@ -94,8 +100,8 @@ class BatchNorm(nn.Module):
     (its default 0.1 is our 0.9; flax's own default is 0.99). The running variance averages the
     biased batch variance (the one it normalises with), where PyTorch averages the unbiased
     M/(M − 1) · σ²_B, M the count of values per channel. Variables are laid out as
-    flax.linen.BatchNorm's: params {scale, bias}, batch_stats {mean, var}. A zero `scale_init` starts a residual branch as the identity
-    (Goyal et al. 2017).
+    flax.linen.BatchNorm's: params {scale, bias}, batch_stats {mean, var}. A zero `scale_init` starts a
+    residual branch as the identity (Goyal et al. 2017).
     """
 
     momentum: float = 0.9
@@ -136,3 +142,35 @@ class Dropout(nn.Module):
                 f"{self.name}: dropout rate is the probability of dropping a unit, in [0, 1), got {self.rate}"
             )
         return nn.Dropout(self.rate)(x, deterministic=not train)
+
+
+def _check_depth_rate(rate: float) -> None:
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"stochastic depth rate is the probability of dropping a sample's branch, in [0, 1), "
+                         f"got {rate}")
+
+
+def stochastic_depth(x: jax.Array, rate: float, key: jax.Array) -> jax.Array:
+    """y_n = m_n · x_n / (1 − rate), m_n ~ Bernoulli(1 − rate), one draw per sample (the leading axis).
+
+    x is (N, ...), typically a residual branch's output; rate = 0 returns x unchanged.
+    """
+    _check_depth_rate(rate)
+    if rate == 0.0:
+        return x
+    keep = jax.random.bernoulli(key, 1.0 - rate, (x.shape[0],) + (1,) * (x.ndim - 1))
+    return jnp.where(keep, x / (1.0 - rate), jnp.zeros((), x.dtype))
+
+
+class StochasticDepth(nn.Module):
+    """`stochastic_depth` in training, the identity at evaluation; the per-sample draws come from the
+    "dropout" rng stream (apply(..., rngs={"dropout": key})), as Dropout's masks do."""
+
+    rate: float
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        _check_depth_rate(self.rate)
+        if not train or self.rate == 0.0:
+            return x
+        return stochastic_depth(x, self.rate, self.make_rng("dropout"))

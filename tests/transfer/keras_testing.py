@@ -55,6 +55,42 @@ def randomize(model: keras.Model, seed: int) -> None:
             weight.assign(value.astype(np.float32))
 
 
+def after_preprocessing(model: keras.Model) -> keras.Model:
+    """`model` from its first layer after the input's Rescaling and Normalization layers on: the network proper,
+    fed the standardised image (Keras's EfficientNets standardise inside the model; our models take it
+    standardised). The sub-model shares `model`'s layers and weights."""
+    first = next(layer for layer in model.layers[1:] if type(layer).__name__ not in ("Rescaling", "Normalization"))
+    return keras.Model(first.input, model.output)
+
+
+def standardize_batch_norms(model: keras.Model, x: np.ndarray, min_variance: float = 0.2) -> None:
+    """Sets every BatchNormalization's moving mean and variance to the statistics of its input on the batch x,
+    the variances floored at `min_variance`: one training-mode pass with momentum 0, so each layer sees the
+    layers before it already standardising (Keras's dropout is active in that pass: the statistics need the
+    right scale, not exactness).
+
+    For deep networks whose stages start without a shortcut (EfficientNet): under `randomize`'s statistics,
+    which do not match the activations, the input's share of each map shrinks about tenfold per stage, and
+    Keras's logits ended up independent of the input to 1e-6 (a wrong padding in the stem passed the logits
+    comparison). Standardised, every map depends on the input; the floor bounds each channel's gain by
+    1/sqrt(min_variance), which keeps the random network out of the chaotic regime where float32 round-off
+    grows block by block (at a floor of 0.1, B7's logits differed by 5e-5 between two exact implementations).
+    """
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0
+    call = jax.jit(lambda trainable, fixed, inputs: model.stateless_call(trainable, fixed, inputs, training=True)[1],
+                   compiler_options=FAST_COMPILE)
+    updated = call([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables], x)
+    for layer, momentum in zip(norms, momenta):
+        layer.momentum = momentum
+    for variable, value in zip(model.non_trainable_variables, updated):
+        variable.assign(value)
+    for layer in norms:
+        layer.moving_variance.assign(np.maximum(np.asarray(layer.moving_variance), min_variance))
+
+
 def keras_logits(model: keras.Model, x: np.ndarray) -> np.ndarray:
     """Keras's inference output on x, its layers traced into one jitted function (eagerly, Keras would
     compile every layer separately)."""
