@@ -8,16 +8,10 @@ import numpy as np
 import pytest
 
 import cnn.models
-from zoo_testing import count
+from zoo_testing import conv, count, dense
 from cnn.transfer.keras import import_keras
 
 
-def conv(k, c_in, c_out, groups=1):
-    return k * k * c_in // groups * c_out + c_out
-
-
-def dense(n_in, n_out):
-    return n_in * n_out + n_out
 
 
 CLASSIFIER = dense(6 * 6 * 256, 4096) + dense(4096, 4096) + dense(4096, 1000)

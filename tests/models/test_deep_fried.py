@@ -2,20 +2,13 @@
 computed in numpy, and a real training step of the MNIST network."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import cnn.models
-from zoo_testing import FAST_COMPILE, abstract_grads, count, random_input, real_step
+from zoo_testing import FAST_COMPILE, abstract, abstract_grads, conv, count, dense, random_input, real_step
 
 
-def conv(k, c_in, c_out, groups=1):
-    return k * k * c_in // groups * c_out + c_out
-
-
-def dense(n_in, n_out):
-    return n_in * n_out + n_out
 
 
 def fastfood(d, blocks, n):
@@ -38,10 +31,7 @@ HAND_COUNTS = {
 def _abstract(name, fastfood_features=None, size=None, batch=1):
     spec = cnn.models.spec(name)
     overrides = {} if fastfood_features is None else {"fastfood_features": fastfood_features}
-    model = cnn.models.create(name, num_classes=spec.num_classes, **overrides)
-    shape = spec.input_shape if size is None else (size, size, spec.input_shape[-1])
-    x = jnp.zeros((batch, *shape))
-    return model, jax.eval_shape(model.init, jax.random.key(0), x), x
+    return abstract(name, size or spec.input_shape[0], batch, spec.num_classes, **overrides)
 
 
 def _weights(params) -> int:

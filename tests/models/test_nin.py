@@ -7,11 +7,9 @@ import keras
 import numpy as np
 
 import cnn.models
+from zoo_testing import conv
 from cnn.transfer.keras import import_keras
 
-
-def conv(k, c_in, c_out):
-    return k * k * c_in * c_out + c_out
 
 
 # The authors' cifar10_nin Caffe model: conv1 cccp1 cccp2 | conv2 cccp3 cccp4 | conv3 cccp5 cccp6.

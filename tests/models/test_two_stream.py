@@ -9,17 +9,12 @@ from scipy.special import softmax
 
 import cnn.models
 from cnn.models.two_stream import stack_flow
-from zoo_testing import FAST_COMPILE, abstract_grads, count, random_input, random_variables, real_step
+from zoo_testing import (FAST_COMPILE, abstract, abstract_grads, conv, count,
+                         dense, random_input, random_variables, real_step)
 
 SMALL = 64  # conv1 29, pool1 14, conv2 6, pool2 3, pool5 1: every layer runs, full6 reads 512 values
 
 
-def conv(k, c_in, c_out):
-    return k * k * c_in * c_out + c_out
-
-
-def dense(n_in, n_out):
-    return n_in * n_out + n_out
 
 
 def stream(channels, classes, pooled=6 * 6 * 512):
@@ -28,11 +23,8 @@ def stream(channels, classes, pooled=6 * 6 * 512):
             + dense(pooled, 4096) + dense(4096, 2048) + dense(2048, classes))
 
 
-def _abstract(size, batch=1, num_classes=101, **overrides):
-    model = cnn.models.create("two_stream", num_classes=num_classes, **overrides)
-    x = jax.ShapeDtypeStruct((batch, size, size, 3 + 2 * model.flow_frames), jnp.float32)
-    variables = jax.eval_shape(model.init, jax.random.key(0), x)
-    return model, variables, x
+def _abstract(size, batch=1, num_classes=101, flow_frames=10):
+    return abstract("two_stream", size, batch, num_classes, channels=3 + 2 * flow_frames, flow_frames=flow_frames)
 
 
 def test_parameter_count_is_the_hand_count_of_two_cnn_m_2048_streams():

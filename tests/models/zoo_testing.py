@@ -18,11 +18,22 @@ FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive
 
 
 @cache
-def abstract(name, size, batch=1, num_classes=1000, **overrides):
-    """(model, variables as shapes, zero input); cached, as the count and the pass at 224 share it."""
+def abstract(name, size, batch=1, num_classes=1000, channels=None, **overrides):
+    """(model, variables as shapes, zero input); cached, as the count and the pass at 224 share it. The input
+    has the registered model's channels (3, or 1 for Fashion-MNIST nets, 23 for two_stream) unless given."""
     model = cnn.models.create(name, num_classes=num_classes, **overrides)
-    x = np.zeros((batch, size, size, 3), np.float32)
+    x = np.zeros((batch, size, size, channels or cnn.models.spec(name).input_shape[-1]), np.float32)
     return model, jax.eval_shape(model.init, jax.random.key(0), x), x
+
+
+def conv(k, c_in, c_out, groups=1):
+    """Parameters of a k×k convolution with bias (the hand counts' unit)."""
+    return k * k * c_in // groups * c_out + c_out
+
+
+def dense(n_in, n_out):
+    """Parameters of a fully connected layer with bias."""
+    return n_in * n_out + n_out
 
 
 def count(variables):
@@ -48,8 +59,8 @@ def random_variables(variables_shapes):
 
 
 def real_step(model, variables, x):
-    """One training-mode forward and backward: (loss, taps, new batch_stats ({} without BN), grads). Auxiliary classifiers'
-    cross-entropies join the loss with weight 0.3, as in the train step."""
+    """One training-mode forward and backward: (loss, taps, new batch_stats ({} without BN), grads).
+    Auxiliary classifiers' cross-entropies join the loss with weight 0.3, as in the train step."""
     labels = jnp.arange(x.shape[0]) % 10
 
     def cross_entropy(logits):
