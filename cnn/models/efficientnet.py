@@ -53,6 +53,7 @@ import jax
 
 from cnn.layers import Dropout, global_avg_pool
 from cnn.layers.blocks import ConvBN, InvertedResidual, conv_padding, make_divisible
+from cnn.models.mobilenet import tap_stage
 from cnn.models.registry import register
 
 # B0's MBConv stages (the paper's Table 1, stages 2–8): expansion t, kernel k, first stride s, width c, repeats n.
@@ -90,14 +91,14 @@ class EfficientNet(nn.Module):
             for j in range(n):
                 stride = s if j == 0 else 1
                 if stride > 1:
-                    taps[f"stage{total_stride.bit_length() - 1}"] = x
+                    tap_stage(taps, x, total_stride)
                     total_stride *= stride
                 c_in = x.shape[-1]
                 x = block(make_divisible(c * self.width), t * c_in, k, stride, se_squeeze=max(1, c_in // 4),
                           drop_rate=self.stochastic_depth * b / sum(repeats), name=f"block{i}{chr(ord('a') + j)}")(
                     x, train)
                 b += 1
-        taps[f"stage{total_stride.bit_length() - 1}"] = x
+        tap_stage(taps, x, total_stride)
         x = taps["head"] = conv_bn(4 * x.shape[-1], (1, 1), name="head")(x, train)
         x = taps["features"] = global_avg_pool(x)
         x = Dropout(self.dropout)(x, train)

@@ -54,7 +54,8 @@ Activation = Callable[[jax.Array], jax.Array]
 _CLASSIFIER_INIT = nn.initializers.normal(0.01)  # torchvision's init for the MobileNets' FC layers
 
 
-def _tap_stage(taps: dict[str, jax.Array], x: jax.Array, stride: int) -> None:
+def tap_stage(taps: dict[str, jax.Array], x: jax.Array, stride: int) -> None:
+    """taps["stage{i}"] = x for the map x at total stride `stride` = 2^i (MobileNets', EfficientNet's taps)."""
     taps[f"stage{stride.bit_length() - 1}"] = x
 
 
@@ -102,11 +103,11 @@ class MobileNetV1(nn.Module):
         total_stride = 2
         for i, (width, stride) in enumerate(_V1_BLOCKS, start=1):
             if stride > 1:
-                _tap_stage(taps, x, total_stride)
+                tap_stage(taps, x, total_stride)
                 total_stride *= stride
             x = DepthwiseSeparable(int(width * self.alpha), stride, self.activation, self.padding_style,
                                    self.bn_epsilon, self.bn_momentum, name=f"block{i}")(x, train)
-        _tap_stage(taps, x, total_stride)
+        tap_stage(taps, x, total_stride)
         x = taps["features"] = global_avg_pool(x)
         x = Dropout(self.dropout)(x, train)
         return nn.Dense(self.num_classes, kernel_init=_CLASSIFIER_INIT, name="classifier")(x), taps
@@ -141,11 +142,11 @@ class MobileNetV2(nn.Module):
             for j in range(n):
                 stride = s if j == 0 else 1
                 if stride > 1:
-                    _tap_stage(taps, x, total_stride)
+                    tap_stage(taps, x, total_stride)
                     total_stride *= stride
                 i += 1
                 x = block(width, round(x.shape[-1] * t), stride=stride, name=f"block{i}")(x, train)
-        _tap_stage(taps, x, total_stride)
+        tap_stage(taps, x, total_stride)
         x = taps["head"] = conv_bn(make_divisible(1280 * max(1.0, self.alpha)), (1, 1), name="head")(x, train)
         x = taps["features"] = global_avg_pool(x)
         x = Dropout(self.dropout)(x, train)
@@ -191,14 +192,14 @@ class MobileNetV3(nn.Module):
         total_stride = 2
         for i, (kernel, expanded, width, se, activation, stride) in enumerate(self.blocks, start=1):
             if stride > 1:
-                _tap_stage(taps, x, total_stride)
+                tap_stage(taps, x, total_stride)
                 total_stride *= stride
             expanded = make_divisible(expanded * self.alpha)
             x = InvertedResidual(make_divisible(width * self.alpha), expanded, kernel, stride, activation,
                                  se_squeeze=make_divisible(expanded // 4) if se else 0,
                                  padding_style=self.padding_style, bn_epsilon=self.bn_epsilon,
                                  bn_momentum=self.bn_momentum, name=f"block{i}")(x, train)
-        _tap_stage(taps, x, total_stride)
+        tap_stage(taps, x, total_stride)
         x = taps["head"] = conv_bn(6 * x.shape[-1], (1, 1), name="head")(x, train)
         x = taps["features"] = global_avg_pool(x)
         x = _HS(nn.Dense(make_divisible(self.last_channel * self.alpha), kernel_init=_CLASSIFIER_INIT,
