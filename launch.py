@@ -7,6 +7,8 @@ r"""The one entry point: parses flags and calls one library function per mode.
     python launch.py curves --workdir runs/lenet5
     python launch.py bench --model lenet5 --batch-size 256 [--input-size 32] [--compute-dtype bfloat16] [--json]
     python launch.py summary --model resnet50 [--input-size 224] [--depth 2] [--json]
+    python launch.py analyze --model resnet50 [--input-size 224] [--depth 2] [--json] [--plot DIR]
+    python launch.py analyze --checkpoint runs/lenet5 [--json] [--plot DIR]
 
 Exit codes: 0 done (or stopped by SIGTERM after checkpointing), 1 an error the message explains,
 130 stopped by ctrl-C (SIGINT) after checkpointing.
@@ -23,20 +25,27 @@ from ml_collections import config_flags
 
 from cnn.config import ConfigError, check_overrides
 
-MODES = ("train", "eval", "curves", "bench", "summary")
+MODES = ("train", "eval", "curves", "bench", "summary", "analyze")
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, path[:arg].", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for config.json, metrics.jsonl and checkpoints.")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", "latest", "eval: which checkpoint, latest, best or a step number.")
-_MODEL = flags.DEFINE_string("model", None, "bench, summary: the model's registered name.")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "latest", "eval: which checkpoint, latest, best or a step number; "
+                                  "analyze: a run's workdir, whose latest checkpoint and test images are analysed.")
+_MODEL = flags.DEFINE_string("model", None, "bench, summary, analyze: the model's registered name.")
 _BATCH_SIZE = flags.DEFINE_integer("batch-size", 256, "bench: global batch size.", lower_bound=1)
 _INPUT_SIZE = flags.DEFINE_integer("input-size", None,
-                                   "bench, summary: input height and width (default: the model's).", lower_bound=1)
+                                   "bench, summary, analyze: input height and width (default: the model's).",
+                                   lower_bound=1)
 _COMPUTE_DTYPE = flags.DEFINE_enum("compute-dtype", "float32", ["float32", "bfloat16"], "bench: compute precision.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "bench: timed runs; the median is reported.", lower_bound=1)
-_JSON = flags.DEFINE_bool("json", False, "bench, summary: print JSON instead of a table (summary: one object per line).")
-_DEPTH = flags.DEFINE_integer("depth", 1, "summary: list modules down to this many levels below the model.",
+_JSON = flags.DEFINE_bool("json", False, "bench, summary, analyze: print JSON instead of a table (summary, analyze: "
+                          "one object per line).")
+_DEPTH = flags.DEFINE_integer("depth", 1, "summary, analyze: list modules down to this many levels below the model.",
                               lower_bound=1)
+_PLOT = flags.DEFINE_string("plot", None, "analyze: also measure the effective receptive field and write "
+                            "effective_field.png and receptive_field.png into this folder.")
+_SAMPLES = flags.DEFINE_integer("samples", 16, "analyze --plot: inputs the effective field is averaged over.",
+                                lower_bound=1)
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
@@ -73,10 +82,74 @@ def _summary() -> None:
     print("\n".join(map(json.dumps, summary_json(summary))) if _JSON.value else format_summary(summary))
 
 
+def _analyze() -> None:
+    from cnn.analysis import analyze, analyze_module, format_report, report_json
+
+    try:
+        if flags.FLAGS["checkpoint"].present:
+            from cnn.train.trained import load_trained
+
+            trained = load_trained(_CHECKPOINT.value)
+            if _MODEL.value not in (None, trained.config.model.name):
+                raise ValueError(f"--model {_MODEL.value} but {_CHECKPOINT.value} trained {trained.config.model.name}; "
+                                 "leave --model out with --checkpoint")
+            name = trained.config.model.name
+            report = analyze_module(trained.model, trained.dataset.image_shape, depth=_DEPTH.value, name=name)
+            model, variables, inputs = trained.model, trained.variables, lambda n: trained.test_images(n)
+        else:
+            report = analyze(_MODEL.value, _INPUT_SIZE.value, depth=_DEPTH.value)
+            model, variables, inputs = _random_model(_MODEL.value, report.input_shape)
+        extra = _effective_field(report, model, variables, inputs) if _PLOT.value else {}
+    except ValueError as e:  # an unknown model, an input the architecture cannot take, a damaged workdir
+        sys.exit(f"error: {e}")
+    if _JSON.value:
+        print("\n".join(map(json.dumps, report_json(report, extra))))
+    else:
+        print(format_report(report))
+        for key, value in extra.items():
+            print(f"{key}: {value}")
+
+
+def _random_model(name: str, input_shape: tuple[int, ...]):
+    """The registered model with fresh initial weights, and standard-normal inputs for its effective field."""
+    import jax
+
+    from cnn.models.registry import create, spec
+
+    model = create(name, num_classes=spec(name).num_classes)
+    variables = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))(
+        jax.ShapeDtypeStruct((1, *input_shape), jax.numpy.float32))
+    return model, variables, lambda n: jax.random.normal(jax.random.key(1), (n, *input_shape))
+
+
+def _effective_field(report, model, variables, inputs) -> dict:
+    import os
+
+    from cnn.analysis.effective_field import effective_field
+    from cnn.analysis.receptive_field import trace_fields
+    from cnn.analysis.report import depth_series
+    from cnn.viz.fields import plot_effective_field, plot_field_growth
+
+    erf = effective_field(model, variables, inputs(_SAMPLES.value), report.final.layer)
+    paths = [plot_effective_field(erf, os.path.join(_PLOT.value, "effective_field.png"),
+                                  f"{report.model}: effective field of {erf.layer}, unit {erf.unit}"),
+             plot_field_growth({report.model: depth_series(trace_fields(model, report.input_shape))},
+                               os.path.join(_PLOT.value, "receptive_field.png"))]
+    return {"erf_layer": erf.layer, "erf_unit": list(erf.unit), "erf_radius50": erf.radius50,
+            "erf_radius95": erf.radius95, "erf_samples": _SAMPLES.value, "plots": paths}
+
+
 def main(argv: list[str]) -> None:
     if len(argv) != 2 or argv[1] not in MODES:
         raise app.UsageError(f"give exactly one mode, one of {', '.join(MODES)}; got {argv[1:]}")
     mode = argv[1]
+    if not flags.FLAGS["verbosity"].present:
+        # absl logs INFO by default, which buries the progress bar under library chatter; -v 0 restores it.
+        logging.set_verbosity(logging.WARNING)
+    if mode == "analyze":
+        if _MODEL.value is None and not flags.FLAGS["checkpoint"].present:
+            raise app.UsageError("analyze needs --model NAME or --checkpoint WORKDIR")
+        return _analyze()
     if mode in ("bench", "summary"):
         if _MODEL.value is None:
             raise app.UsageError(f"{mode} needs --model NAME")
@@ -84,9 +157,6 @@ def main(argv: list[str]) -> None:
             return _summary()
     elif _WORKDIR.value is None or (_CONFIG.value is None and mode != "curves"):
         raise app.UsageError("--workdir is required, and --config for train and eval")
-    if not flags.FLAGS["verbosity"].present:
-        # absl logs INFO by default, which buries the progress bar under library chatter; -v 0 restores it.
-        logging.set_verbosity(logging.WARNING)
     # Imported here so that --help and flag errors stay fast.
     from cnn.data import DatasetError
     from cnn.train import CheckpointError, NonFiniteLossError, RunInterrupted, evaluate_checkpoint, train_and_evaluate

@@ -71,8 +71,11 @@ def effective_field(model: nn.Module, variables: Any, inputs: jax.Array, layer: 
     field_map = trace_fields(model, inputs.shape[1:])
     theoretical = field_map.taps[layer[4:]] if layer.startswith("tap:") else field_map.layers.get(layer)
     if theoretical is None or not theoretical.spatial:
-        raise ValueError(f"layer {layer!r} has no spatial output; give a convolutional layer or tap "
-                         f"(the final one is {field_map.final()[0]!r})")
+        try:
+            hint = f"the final one is {field_map.final()[0]!r}"
+        except ValueError:
+            hint = "this model has none"
+        raise ValueError(f"layer {layer!r} has no spatial output; give a convolutional layer or tap ({hint})")
     out_shape = field_map.shapes[layer]
     unit = tuple((n - 1) // 2 for n in out_shape[:-1])
     select = (slice(None), *unit)

@@ -52,6 +52,7 @@ class Field:
     spatial: bool  # the layer still has the input's spatial axes
     aligned: bool  # every path into it centres a unit's region on the same input point
     global_context: bool  # some path also reaches every unit from the whole input (a squeeze-excitation gate)
+    depth: int = 0  # spatial windows (convolutions or pools wider than 1 or strided) on the longest input path
 
     def center(self, index: Sequence[int]) -> tuple[float, ...]:
         """Input coordinates of the centre of unit `index`'s region."""
@@ -119,9 +120,13 @@ class _Dim:
 class _Value:
     dims: tuple[_Dim, ...]
     aligned: bool = True
+    depth: int = 0
 
     def replace_dims(self, fn: Callable[[_Dim], _Dim]) -> _Value:
-        return _Value(tuple(fn(d) for d in self.dims), self.aligned)
+        return _Value(tuple(fn(d) for d in self.dims), self.aligned, self.depth)
+
+    def deeper(self) -> _Value:
+        return dataclasses.replace(self, depth=self.depth + 1)
 
 
 def _relabel(value: _Value, mapping: dict[int, int]) -> _Value:
@@ -180,7 +185,7 @@ class _Interpreter:
                 centers = tuple(sorted({float(d.center()) for d in group if d.axes}))
                 self.misalignments.append(Misalignment(where, axis, centers))
             dims.append(dim)
-        return _Value(tuple(dims), aligned)
+        return _Value(tuple(dims), aligned, max(v.depth for v in live))
 
     @staticmethod
     def _merge_dim(group: Sequence[_Dim]) -> tuple[_Dim, bool]:
@@ -285,6 +290,8 @@ def _conv(interp: _Interpreter, eqn, invals, shapes, where):
             out = _window(out, axis, shapes[1][rhs_spec[2 + i]], params["window_strides"][i],
                           params["padding"][i][0], params["lhs_dilation"][i], params["rhs_dilation"][i])
         out = _relabel(out, {lhs_spec[0]: out_spec[0], **{a: out_spec[2 + i] for i, a in enumerate(lhs_spec[2:])}})
+        if any(shapes[1][a] > 1 for a in rhs_spec[2:]) or any(s > 1 for s in params["window_strides"]):
+            out = out.deeper()
     return [interp.merge([out, interp.collapse(rhs, shapes[1])], where)]
 
 
@@ -297,6 +304,8 @@ def _reduce_window(interp: _Interpreter, eqn, invals, shapes, where):
             for axis in _tracked(value):
                 value = _window(value, axis, p["window_dimensions"][axis], p["window_strides"][axis],
                                 p["padding"][axis][0], p["base_dilation"][axis], p["window_dilation"][axis])
+            if any(p["window_dimensions"][a] > 1 or p["window_strides"][a] > 1 for a in _tracked(value)):
+                value = value.deeper()
         outs.append(value)
     merged = interp.merge(outs, where)
     return [merged] * len(eqn.outvars)
@@ -496,7 +505,7 @@ def _public(value: _Value | None, input_shape: Sequence[int]) -> Field:
             size.append(hi - lo + 1), stride.append(Fraction(extent)), padding.append(-lo)
     spatial = all(d.axes for d in value.dims)
     return Field(_numbers(size), _numbers(stride), _numbers(padding), spatial, value.aligned,
-                 any(d.context is not None for d in value.dims))
+                 any(d.context is not None for d in value.dims), value.depth)
 
 
 def _numbers(values: Sequence[Fraction]) -> tuple[float, ...]:

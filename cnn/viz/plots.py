@@ -10,7 +10,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 
-def _save_png(fig: Figure, path: str) -> str:
+def save_png(fig: Figure, path: str) -> str:
+    """Writes `fig` to `path` through a temporary file, so a crash never leaves half a PNG; returns `path`."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     FigureCanvasAgg(fig)
     tmp = path + ".tmp.png"
@@ -36,7 +37,7 @@ def plot_curves(records: Sequence[dict[str, Any]], path: str, title: str = "") -
         ax.legend()
     if title:
         fig.suptitle(title)
-    return _save_png(fig, path)
+    return save_png(fig, path)
 
 
 def write_curves(workdir: str) -> str | None:
