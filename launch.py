@@ -134,7 +134,7 @@ def _effective_field(report, model, variables, inputs) -> dict:
     paths = [plot_effective_field(erf, os.path.join(_PLOT.value, "effective_field.png"),
                                   f"{report.model}: effective field of {erf.layer}, unit {erf.unit}"),
              plot_field_growth({report.model: depth_series(trace_fields(model, report.input_shape))},
-                               os.path.join(_PLOT.value, "receptive_field.png"))]
+                               os.path.join(_PLOT.value, "receptive_field.png"), input_size=report.input_shape[0])]
     return {"erf_layer": erf.layer, "erf_unit": list(erf.unit), "erf_radius50": erf.radius50,
             "erf_radius95": erf.radius95, "erf_samples": _SAMPLES.value, "plots": paths}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import runpy
 import sys
 
 import cnn.filters
@@ -44,7 +45,9 @@ def layers_table() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"models": models_table, "layers": layers_table}
+_FIELDS = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis", "receptive_fields.py"))
+TABLES = {"models": models_table, "layers": layers_table, "rf_design": _FIELDS["design_rules_table"],
+          "rf_growth": _FIELDS["growth_table"]}
 
 
 def render(text: str) -> str:

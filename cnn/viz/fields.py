@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from cnn.analysis.effective_field import EffectiveField
 from cnn.viz.plots import save_png
@@ -39,14 +40,19 @@ def plot_effective_field(erf: EffectiveField, path: str, title: str = "") -> str
     return save_png(fig, path)
 
 
-def plot_field_growth(series: Mapping[str, Sequence[tuple[int, float]]], path: str, title: str = "") -> str:
-    """Receptive-field size against depth (convolution/pooling layers passed), one line per network."""
+def plot_field_growth(series: Mapping[str, Sequence[tuple[int, float]]], path: str, title: str = "",
+                      input_size: int | None = None) -> str:
+    """Receptive-field size against depth (convolution/pooling layers passed), one line per network, with
+    the input's size as a dashed line when given."""
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
     for name, points in series.items():
         depth, size = np.asarray(points, dtype=float).T
         ax.plot(depth, size, "o-", markersize=3, label=name)
-    ax.set_xlabel("depth (layers with a spatial window)")
+    if input_size:
+        ax.axhline(input_size, color="0.4", ls="--", lw=1, label=f"input ({input_size} px)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("depth (convolutions and pools with a spatial window, longest path)")
     ax.set_ylabel("receptive field (pixels)")
     ax.set_yscale("log")
     ax.grid(alpha=0.3, which="both")
