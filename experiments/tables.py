@@ -45,7 +45,7 @@ def layers_table() -> str:
     return "\n".join(rows)
 
 
-_FIELDS = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis", "receptive_fields.py"))
+_FIELDS = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "receptive_fields.py"))
 TABLES = {"models": models_table, "layers": layers_table, "rf_design": _FIELDS["design_rules_table"],
           "rf_growth": _FIELDS["growth_table"]}
 

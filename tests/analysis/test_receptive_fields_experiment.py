@@ -4,7 +4,7 @@ import os
 import runpy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXPERIMENT = runpy.run_path(os.path.join(ROOT, "experiments", "analysis", "receptive_fields.py"))
+EXPERIMENT = runpy.run_path(os.path.join(ROOT, "experiments", "receptive_fields.py"))
 
 
 def _rows(table: str) -> dict[str, list[str]]:

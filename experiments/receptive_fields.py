@@ -1,7 +1,7 @@
 r"""The notes' receptive-field design rules, and how fields grow through four classic networks, all traced
 from the networks' own operations (`cnn.analysis`), none typed by hand.
 
-    python experiments/analysis/receptive_fields.py   # prints both tables, writes docs/receptive_fields.png
+    python experiments/receptive_fields.py   # prints both tables, writes docs/receptive_fields.png
 
 What it shows (README, "Receptive fields"): three stacked 3×3 convolutions see the 7×7 of one 7×7 with 27
 instead of 49 weights per channel pair and three ReLUs instead of one; the fields of AlexNet, VGG-16,
@@ -20,7 +20,7 @@ import jax
 from cnn.analysis import analyze, receptive_fields, summarize_module, trace_fields
 from cnn.analysis.report import depth_series
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLOT = os.path.join(ROOT, "docs", "receptive_fields.png")
 
 # (design, layers): each layer is (kernel (h, w), dilation) or "pool" for a 2×2/2 max pool.
