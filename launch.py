@@ -95,11 +95,11 @@ def _analyze() -> None:
                                  "leave --model out with --checkpoint")
             name = trained.config.model.name
             report = analyze_module(trained.model, trained.dataset.image_shape, depth=_DEPTH.value, name=name)
-            model, variables, inputs = trained.model, trained.variables, lambda n: trained.test_images(n)
+            weights = lambda: (trained.model, trained.variables, trained.test_images)  # noqa: E731
         else:
             report = analyze(_MODEL.value, _INPUT_SIZE.value, depth=_DEPTH.value)
-            model, variables, inputs = _random_model(_MODEL.value, report.input_shape)
-        extra = _effective_field(report, model, variables, inputs) if _PLOT.value else {}
+            weights = lambda: _random_model(_MODEL.value, report.input_shape)  # noqa: E731
+        extra = _effective_field(report, *weights()) if _PLOT.value else {}
     except ValueError as e:  # an unknown model, an input the architecture cannot take, a damaged workdir
         sys.exit(f"error: {e}")
     if _JSON.value:
