@@ -126,14 +126,13 @@ def _effective_field(report, model, variables, inputs) -> dict:
     import os
 
     from cnn.analysis.effective_field import effective_field
-    from cnn.analysis.receptive_field import trace_fields
     from cnn.analysis.report import depth_series
     from cnn.viz.fields import plot_effective_field, plot_field_growth
 
-    erf = effective_field(model, variables, inputs(_SAMPLES.value), report.final.layer)
+    erf = effective_field(model, variables, inputs(_SAMPLES.value), report.final.layer, fields=report.fields)
     paths = [plot_effective_field(erf, os.path.join(_PLOT.value, "effective_field.png"),
                                   f"{report.model}: effective field of {erf.layer}, unit {erf.unit}"),
-             plot_field_growth({report.model: depth_series(trace_fields(model, report.input_shape))},
+             plot_field_growth({report.model: depth_series(report.fields)},
                                os.path.join(_PLOT.value, "receptive_field.png"), input_size=report.input_shape[0])]
     return {"erf_layer": erf.layer, "erf_unit": list(erf.unit), "erf_radius50": erf.radius50,
             "erf_radius95": erf.radius95, "erf_samples": _SAMPLES.value, "plots": paths}

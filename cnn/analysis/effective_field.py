@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnn.analysis.receptive_field import Field, trace_fields
+from cnn.analysis.receptive_field import Field, FieldMap, trace_fields
 
 
 def layer_output(model: nn.Module, variables: Any, x: jax.Array, layer: str) -> jax.Array:
@@ -66,11 +66,14 @@ def mass_radius(gradient: np.ndarray, center: tuple[float, ...], fraction: float
 
 
 def effective_field(model: nn.Module, variables: Any, inputs: jax.Array, layer: str, *,
-                    batch_size: int = 8) -> EffectiveField:
-    """Luo et al.'s effective receptive field of the centre unit of `layer` over `inputs` (N, H, W, C)."""
-    field_map = trace_fields(model, inputs.shape[1:])
-    theoretical = field_map.taps[layer[4:]] if layer.startswith("tap:") else field_map.layers.get(layer)
-    if theoretical is None or not theoretical.spatial:
+                    batch_size: int = 8, fields: FieldMap | None = None) -> EffectiveField:
+    """Luo et al.'s effective receptive field of the centre unit of `layer` over `inputs` (N, H, W, C).
+
+    `fields`: the model's traced fields at this input shape, if the caller has them already.
+    """
+    field_map = fields or trace_fields(model, inputs.shape[1:])
+    theoretical = field_map.field(layer)
+    if not theoretical.spatial:
         try:
             hint = f"the final one is {field_map.final()[0]!r}"
         except ValueError:

@@ -84,6 +84,14 @@ class FieldMap:
     misalignments: tuple[Misalignment, ...]
     untracked: tuple[str, ...]  # primitives with no field rule: their outputs were given the whole input
 
+    def field(self, layer: str) -> Field:
+        """The field of module `layer` ("block3/conv2") or tap "tap:NAME"."""
+        found = self.taps.get(layer[4:]) if layer.startswith("tap:") else self.layers.get(layer)
+        if found is None:
+            raise ValueError(f"no module or tap {layer!r}; modules are {', '.join(list(self.layers)[:8])}, ... "
+                             f"and taps {', '.join(f'tap:{t}' for t in self.taps)}")
+        return found
+
     def final(self) -> tuple[str, Field]:
         """The final feature layer: the largest field that still has spatial axes ("tap:NAME" for a tap)."""
         candidates = [(name, f) for name, f in self.layers.items() if f.spatial]
@@ -144,6 +152,12 @@ def _reduce(value: _Value, axes: set[int], shape: Sequence[int]) -> _Value:
     return value.replace_dims(reduce_dim)
 
 
+def _drop(value: _Value, axes: set[int], shape: Sequence[int]) -> _Value:
+    """`_reduce` over `axes`, then the remaining array axes renumbered as the output has them."""
+    kept = [a for a in range(len(shape)) if a not in axes]
+    return _relabel(_reduce(value, axes, shape), {a: i for i, a in enumerate(kept)})
+
+
 def _tracked(value: _Value) -> set[int]:
     return {a for d in value.dims for a, _ in d.axes}
 
@@ -165,8 +179,7 @@ def _window(value: _Value, axis: int, kernel: int = 1, stride: int = 1, low: int
 
 
 class _Interpreter:
-    def __init__(self, input_shape: Sequence[int]):
-        self.input_shape = tuple(input_shape)
+    def __init__(self):
         self.marks: dict[tuple[str, str], tuple[_Value | None, tuple[int, ...]]] = {}
         self.misalignments: list[Misalignment] = []
         self.untracked: set[str] = set()
@@ -211,16 +224,13 @@ class _Interpreter:
 
     # -- the walk
 
-    def run(self, jaxpr, consts: Sequence[Any], args: Sequence[_Value | None]) -> list[_Value | None]:
-        env: dict[Any, _Value | None] = {}
+    def run(self, jaxpr, args: Sequence[_Value | None]) -> list[_Value | None]:
+        """Walks `jaxpr` with `args` for its inputs; constants (absent from `env`) depend on no input."""
+        env: dict[Any, _Value | None] = dict(zip(jaxpr.invars, args))
 
         def read(v):
             return None if isinstance(v, Literal) else env.get(v)
 
-        for var, value in zip(jaxpr.constvars, [None] * len(consts)):
-            env[var] = value
-        for var, value in zip(jaxpr.invars, args):
-            env[var] = value
         for eqn in jaxpr.eqns:
             invals = [read(v) for v in eqn.invars]
             outs = self.equation(eqn, invals)
@@ -240,8 +250,7 @@ class _Interpreter:
             return [None] * n_out
         inner = _inner_jaxpr(eqn)
         if inner is not None:
-            jaxpr, consts = inner
-            return self.run(jaxpr, consts, invals)
+            return self.run(inner, invals)
         rule = _RULES.get(name)
         if rule is not None:
             return rule(self, eqn, invals, shapes, where)
@@ -253,16 +262,12 @@ class _Interpreter:
         return [merged] * n_out
 
 
-def _inner_jaxpr(eqn) -> tuple[Any, Sequence[Any]] | None:
+def _inner_jaxpr(eqn) -> Any | None:
     """The program a call-like primitive (jit, custom_jvp_call, remat, ...) runs, if it is one."""
     for key in ("jaxpr", "call_jaxpr", "fun_jaxpr"):
         inner = eqn.params.get(key)
-        if inner is None:
-            continue
-        if hasattr(inner, "jaxpr"):  # a ClosedJaxpr
-            return inner.jaxpr, inner.consts
-        if hasattr(inner, "eqns"):
-            return inner, ()
+        if inner is not None:
+            return inner.jaxpr if hasattr(inner, "jaxpr") else inner  # a ClosedJaxpr, or a Jaxpr
     return None
 
 
@@ -313,13 +318,7 @@ def _reduce_window(interp: _Interpreter, eqn, invals, shapes, where):
 
 def _reduction(interp: _Interpreter, eqn, invals, shapes, where):
     axes = set(eqn.params["axes"])
-    outs = []
-    for value, shape in zip(invals, shapes):
-        if value is not None:
-            value = _reduce(value, axes, shape)
-            kept = [a for a in range(len(shape)) if a not in axes]
-            value = _relabel(value, {a: i for i, a in enumerate(kept)})
-        outs.append(value)
+    outs = [None if value is None else _drop(value, axes, shape) for value, shape in zip(invals, shapes)]
     return [interp.merge(outs, where)] * len(eqn.outvars)
 
 
@@ -339,10 +338,7 @@ def _transpose(interp: _Interpreter, eqn, invals, shapes, where):
 
 
 def _squeeze(interp: _Interpreter, eqn, invals, shapes, where):
-    gone = set(d % len(shapes[0]) for d in eqn.params["dimensions"])
-    value = _reduce(invals[0], gone, shapes[0])
-    kept = [a for a in range(len(shapes[0])) if a not in gone]
-    return [_relabel(value, {a: i for i, a in enumerate(kept)})]
+    return [_drop(invals[0], {d % len(shapes[0]) for d in eqn.params["dimensions"]}, shapes[0])]
 
 
 def _reshape_groups(old: Sequence[int], new: Sequence[int]) -> list[tuple[list[int], list[int]]]:
@@ -541,8 +537,8 @@ def trace_fields(model: nn.Module, input_shape: Sequence[int]) -> FieldMap:
     closed = jax.make_jaxpr(forward)(variables, x)
     n_vars = len(jax.tree.leaves(variables))
     start = _Value(tuple(_Dim(((axis, Fraction(1)),), Fraction(1), Fraction(0)) for axis in range(1, len(shape))))
-    interp = _Interpreter(shape)
-    interp.run(closed.jaxpr, closed.consts, [None] * n_vars + [start])
+    interp = _Interpreter()
+    interp.run(closed.jaxpr, [None] * n_vars + [start])
 
     layers, taps, shapes = {}, {}, {}
     for (kind, name), (value, out_shape) in interp.marks.items():

@@ -45,6 +45,7 @@ class Report:
     warnings: tuple[str, ...]
     params: int
     macs: int
+    fields: FieldMap  # every module's and tap's field, as traced
 
     @property
     def flops(self) -> int:
@@ -53,8 +54,10 @@ class Report:
 
 def covers(field: Field, output_shape: tuple[int, ...], input_shape: tuple[int, ...]) -> bool:
     """Whether the centre unit's region spans the whole input (always true past global pooling)."""
-    if field.global_context or not field.spatial:
-        return all(s >= n for s, n in zip(field.size, input_shape[:-1])) or field.global_context
+    if field.global_context:
+        return True
+    if not field.spatial:
+        return all(s >= n for s, n in zip(field.size, input_shape[:-1]))
     centre = tuple((n - 1) // 2 for n in output_shape[:-1])
     return all(lo <= 0 and hi >= n - 1 for (lo, hi), n in zip(field.bounds(centre), input_shape[:-1]))
 
@@ -92,7 +95,7 @@ def _build(summary: Summary, fields: FieldMap) -> Report:
         final = LayerReport(final_name, "module", fields.shapes[final_name], None, None, final_field)
     return Report(summary.model, summary.input_shape, tuple(rows), final,
                   covers(final.field, final.output_shape, summary.input_shape), tuple(_warnings(final, fields)),
-                  summary.params, summary.macs)
+                  summary.params, summary.macs, fields)
 
 
 @functools.lru_cache(maxsize=64)
@@ -106,15 +109,11 @@ def analyze_module(model: nn.Module, input_shape: tuple[int, ...], *, depth: int
     return _build(summarize_module(model, input_shape, depth=depth, name=name), trace_fields(model, input_shape))
 
 
-def _pair(values: tuple[float, ...]) -> list[float]:
-    return list(values)
-
-
 def _row_json(row: LayerReport) -> dict:
     f = row.field
     return {"layer": row.layer, "type": row.kind, "output_shape": list(row.output_shape), "params": row.params,
-            "flops": row.flops, "rf_size": _pair(f.size), "rf_stride": _pair(f.stride),
-            "rf_padding": _pair(f.padding), "rf_center": _pair(f.center((0,) * len(f.size))),
+            "flops": row.flops, "rf_size": list(f.size), "rf_stride": list(f.stride),
+            "rf_padding": list(f.padding), "rf_center": list(f.center((0,) * len(f.size))),
             "spatial": f.spatial, "aligned": f.aligned, "global_context": f.global_context}
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from cnn import data
 from cnn.config import ConfigError
@@ -30,7 +30,7 @@ class Trained:
     def test_images(self, count: int) -> jax.Array:
         """The first `count` test images, normalised as the model saw them in training."""
         batch = next(data.eval_batches(self.dataset.test, min(count, len(self.dataset.test))))
-        return input_normalizer(self.dataset)(jax.numpy.asarray(np.asarray(batch["image"])))
+        return input_normalizer(self.dataset)(jnp.asarray(batch["image"]))
 
 
 def load_trained(workdir: str, which: str = "latest") -> Trained:

@@ -19,17 +19,6 @@ from jax.extend.core import Literal
 from cnn.analysis.effective_field import layer_output
 
 
-def _needed(jaxpr) -> list:
-    """The equations the outputs depend on (a tap read early in a big model skips the rest of it)."""
-    live = {v for v in jaxpr.outvars if not isinstance(v, Literal)}
-    kept = []
-    for eqn in reversed(jaxpr.eqns):
-        if live.intersection(eqn.outvars):
-            kept.append(eqn)
-            live.update(v for v in eqn.invars if not isinstance(v, Literal))
-    return kept[::-1]
-
-
 def _eval(jaxpr, consts, args, dependent):
     env, dep = {}, {}
 
@@ -40,7 +29,7 @@ def _eval(jaxpr, consts, args, dependent):
         env[var], dep[var] = value, False
     for var, value, d in zip(jaxpr.invars, args, dependent):
         env[var], dep[var] = value, d
-    for eqn in _needed(jaxpr):
+    for eqn in jaxpr.eqns:
         invals, deps = zip(*map(read, eqn.invars)) if eqn.invars else ((), ())
         name = eqn.primitive.name
         inner = next((eqn.params[k] for k in ("jaxpr", "call_jaxpr") if k in eqn.params), None)

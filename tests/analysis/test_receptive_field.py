@@ -137,18 +137,16 @@ VGG16 = [("conv1_1", 3, 1, 1), ("tap:stage1", 6, 2, 2), ("conv2_1", 10, 2, 4), (
          ("tap:stage5", 212, 32, 90)]
 
 
-def _field(fields, name):
-    return fields.taps[name[4:]] if name.startswith("tap:") else fields.layers[name]
-
-
 @pytest.mark.filterwarnings("ignore:.*never read")  # 321 leaves a border unread, as slim's table does
 @pytest.mark.parametrize("input_size", [224, 321])
 def test_vgg16_layer_by_layer(input_size):
     fields = receptive_fields("vgg16", input_size)
     got = [(name, *(v[0] for v in (f.size, f.stride, f.padding))) for name in (r[0] for r in VGG16)
-           for f in [_field(fields, name)]]
+           for f in [fields.field(name)]]
     assert got == VGG16
     assert fields.final()[0] == "tap:stage5"
+    with pytest.raises(ValueError, match=r"no module or tap 'conv6_1'.*tap:stage5"):
+        fields.field("conv6_1")
     assert fields.layers["fc6"].size == (input_size, input_size) and not fields.layers["fc6"].spatial
 
 
@@ -160,7 +158,7 @@ def test_vgg16_layer_by_layer(input_size):
 ])
 def test_published_final_fields(name, overrides, layer, expected):
     fields = receptive_fields(name, **overrides)
-    f = _field(fields, layer)
+    f = fields.field(layer)
     assert (f.size[0], f.stride[0], f.padding[0]) == expected
     assert f.size[0] == f.size[1] and f.aligned
 
@@ -168,8 +166,8 @@ def test_published_final_fields(name, overrides, layer, expected):
 def test_definitions_that_differ_from_tf_slim_differ_only_where_expected():
     # torchvision's AlexNet pads conv1 by 2 (slim: 0), which moves P by 2 and nothing else; PyTorch's
     # symmetric padding moves MobileNet's P away from slim's "SAME" but keeps r and S.
-    assert _field(receptive_fields("alexnet"), "tap:pool5").padding == (66, 66)
-    mobilenet = _field(receptive_fields("mobilenet_v1"), "tap:stage5")
+    assert receptive_fields("alexnet").field("tap:pool5").padding == (66, 66)
+    mobilenet = receptive_fields("mobilenet_v1").field("tap:stage5")
     assert (mobilenet.size, mobilenet.stride) == ((315, 315), (32, 32)) and mobilenet.padding != (126, 126)
 
 
@@ -180,6 +178,6 @@ def test_nasnet_factorized_reductions_are_flagged_misaligned():
 
 
 def test_squeeze_excitation_is_global_context_and_plain_resnet_is_not():
-    assert _field(receptive_fields("se_resnet50"), "tap:stage4").global_context
-    plain = _field(receptive_fields("resnet50"), "tap:stage4")
+    assert receptive_fields("se_resnet50").field("tap:stage4").global_context
+    plain = receptive_fields("resnet50").field("tap:stage4")
     assert not plain.global_context and plain.aligned and plain.size == (427, 427)

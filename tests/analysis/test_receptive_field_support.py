@@ -30,7 +30,7 @@ def test_field_is_the_gradient_support_of_the_linear_model(name, size, overrides
     shape = (size or h, size or w, c)
     model = create(name, num_classes=10, **overrides)
     for layer in layers:
-        field = fields.taps[layer[4:]]
+        field = fields.field(layer)
         grid = fields.shapes[layer][:-1]
         units = [(0, 0), tuple((n - 1) // 2 for n in grid), tuple(n - 1 for n in grid)]
         expected = [tuple((max(int(lo), 0), min(int(hi), n - 1)) for (lo, hi), n in zip(field.bounds(u), shape[:-1]))
