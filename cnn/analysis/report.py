@@ -65,13 +65,13 @@ def covers(field: Field, output_shape: tuple[int, ...], input_shape: tuple[int, 
 def _warnings(final: LayerReport, fields: FieldMap) -> list[str]:
     notes = []
     extent = fields.input_shape[:-1]
-    ratio = min(s / n for s, n in zip(final.field.size, extent))
-    shown = "×".join(map(str, final.field.size))
-    if ratio < SMALL:
-        notes.append(f"small field: {final.layer} sees {shown} of the {'×'.join(map(str, extent))} input; its units "
+    ratios = [s / n for s, n in zip(final.field.size, extent)]
+    shown, image = "×".join(map(str, final.field.size)), "×".join(map(str, extent))
+    if min(ratios) < SMALL:
+        notes.append(f"small field: {final.layer} sees {shown} of the {image} input; its units "
                      "cannot relate parts of the image farther apart than that")
-    elif max(s / n for s, n in zip(final.field.size, extent)) > LARGE:
-        notes.append(f"large field: {final.layer} sees {shown}, over {LARGE:g}× the {'×'.join(map(str, extent))} "
+    elif max(ratios) > LARGE:
+        notes.append(f"large field: {final.layer} sees {shown}, over {LARGE:g}× the {image} "
                      "input, so most of each unit's field is padding; a larger input or fewer layers would use it")
     if fields.misalignments:
         first = fields.misalignments[0]
