@@ -25,6 +25,8 @@ import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 from jax import lax
 
+from cnn.layers import fast_grad
+from cnn.layers.fast_grad import channels_last
 from cnn.layers.padding import (
     Padding,
     pad,
@@ -35,13 +37,6 @@ from cnn.layers.padding import (
 )
 
 Initializer = Callable[..., jax.Array]
-
-
-def _dimension_numbers(rank: int) -> lax.ConvDimensionNumbers:
-    spatial = tuple(range(1, rank + 1))
-    return lax.ConvDimensionNumbers(
-        lhs_spec=(0, rank + 1, *spatial), rhs_spec=(rank + 1, rank, *range(rank)), out_spec=(0, rank + 1, *spatial)
-    )
 
 
 def _check_shapes(x: jax.Array, kernel: jax.Array, groups: int, what: str) -> int:
@@ -111,13 +106,19 @@ def correlate(
     window_sizes(x.shape[1:-1], ks, strides, pads, dilations)
     if mode != "zero":
         x, pads = pad(x, pads, mode, value), [(0, 0)] * rank
+    if groups == 1 and set(strides) == {1} and set(dilations) == {1} and fast_grad.on_cpu():
+        pads = tuple(map(tuple, pads))
+        if fast_grad.covers(x.shape, kernel.shape, pads):
+            return fast_grad.covering_correlate(x, kernel, pads)
+        if fast_grad.thin(x.shape, kernel.shape):
+            return fast_grad.thin_correlate(x, kernel, pads)
     return lax.conv_general_dilated(
         x,
         kernel,
         window_strides=strides,
         padding=pads,
         rhs_dilation=dilations,
-        dimension_numbers=_dimension_numbers(rank),
+        dimension_numbers=channels_last(rank),
         feature_group_count=groups,
     )
 
@@ -189,7 +190,7 @@ def conv_transpose(
         padding=[(f - lo, f - hi + e) for f, (lo, hi), e in zip(full, pads, extra)],
         lhs_dilation=strides,
         rhs_dilation=dilations,
-        dimension_numbers=_dimension_numbers(rank),
+        dimension_numbers=channels_last(rank),
         feature_group_count=groups,
     )
 
