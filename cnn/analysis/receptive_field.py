@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax.extend.core import Literal, Primitive
 
+from cnn.layers import fast_paths
 from cnn.models.registry import create, spec
 
 _MARK = Primitive("cnn_receptive_field_mark")
@@ -534,7 +535,8 @@ def trace_fields(model: nn.Module, input_shape: Sequence[int]) -> FieldMap:
         with nn.intercept_methods(mark):
             return model.apply(v, inputs, train=False)
 
-    closed = jax.make_jaxpr(forward)(variables, x)
+    with fast_paths.plain():  # the layers' plain primitives, which the rules below read
+        closed = jax.make_jaxpr(forward)(variables, x)
     n_vars = len(jax.tree.leaves(variables))
     start = _Value(tuple(_Dim(((axis, Fraction(1)),), Fraction(1), Fraction(0)) for axis in range(1, len(shape))))
     interp = _Interpreter()

@@ -25,8 +25,8 @@ import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 from jax import lax
 
-from cnn.layers import fast_grad
-from cnn.layers.fast_grad import channels_last
+from cnn.layers import fast_paths
+from cnn.layers.fast_paths import channels_last
 from cnn.layers.padding import (
     Padding,
     pad,
@@ -106,12 +106,10 @@ def correlate(
     window_sizes(x.shape[1:-1], ks, strides, pads, dilations)
     if mode != "zero":
         x, pads = pad(x, pads, mode, value), [(0, 0)] * rank
-    if groups == 1 and set(strides) == {1} and set(dilations) == {1} and fast_grad.on_cpu():
-        pads = tuple(map(tuple, pads))
-        if fast_grad.covers(x.shape, kernel.shape, pads):
-            return fast_grad.covering_correlate(x, kernel, pads)
-        if fast_grad.thin(x.shape, kernel.shape):
-            return fast_grad.thin_correlate(x, kernel, pads)
+    if groups == 1 and set(dilations) == {1} and fast_paths.enabled():
+        y = fast_paths.correlate(x, kernel, strides, pads)
+        if y is not None:
+            return y
     return lax.conv_general_dilated(
         x,
         kernel,

@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from cnn.layers import fast_grad
+from cnn.layers import fast_paths
 from cnn.layers.padding import Pair, Padding, pad, resolve_padding, spatial_tuple, stacked_windows, window_sizes
 
 
@@ -113,8 +113,9 @@ def _as_float(x: jax.Array) -> jax.Array:
 
 def _extreme_pool(x, window, stride, padding, ceil_mode: bool, largest: bool, what: str) -> jax.Array:
     ks, strides, pads, _, _ = _windows(x, window, stride, padding, what, ceil_mode)
-    if largest and jnp.issubdtype(x.dtype, jnp.floating) and fast_grad.on_cpu() and fast_grad.tiles(x.shape, ks, strides, pads):
-        return fast_grad.tiled_max_pool(x, ks)
+    floating = jnp.issubdtype(x.dtype, jnp.floating)
+    if largest and floating and fast_paths.enabled() and fast_paths.tiles(x.shape, ks, strides, pads):
+        return fast_paths.tiled_max_pool(x, ks)
     return _reduce(x, _extreme(x.dtype, not largest), lax.max if largest else lax.min, ks, strides, pads)
 
 

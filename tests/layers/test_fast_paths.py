@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from cnn.layers import correlate, fast_grad, max_pool
+from cnn.layers import correlate, fast_paths, max_pool
 
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}
@@ -35,10 +35,10 @@ def _plain_max_pool(x, window):
     return lax.reduce_window(x, -jnp.inf, lax.max, w, w, "VALID")
 
 
-def _plain_conv(x, kernel, pads):
+def _plain_conv(x, kernel, pads, strides=None):
     rank = x.ndim - 2
-    return lax.conv_general_dilated(x, kernel, (1,) * rank, pads,
-                                    dimension_numbers=fast_grad.channels_last(rank))
+    return lax.conv_general_dilated(x, kernel, strides or (1,) * rank, pads,
+                                    dimension_numbers=fast_paths.channels_last(rank))
 
 
 @pytest.mark.parametrize("shape, window", [
@@ -51,7 +51,7 @@ def test_tiled_max_pool_gradient_is_select_and_scatters_even_with_ties(shape, wi
     # that gets the gradient shows.
     x = jnp.asarray(np.maximum(rng.integers(-2, 3, shape), 0).astype(np.float32))
     g = jnp.asarray(rng.normal(size=_plain_max_pool(x, window).shape).astype(np.float32))
-    y, vjp = jax.vjp(lambda a: fast_grad.tiled_max_pool(a, window), x)
+    y, vjp = jax.vjp(lambda a: fast_paths.tiled_max_pool(a, window), x)
     y_ref, vjp_ref = jax.vjp(lambda a: _plain_max_pool(a, window), x)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(vjp(g)[0], vjp_ref(g)[0])
@@ -66,28 +66,30 @@ def test_thin_correlate_matches_the_convolution_and_its_gradients(x_shape, k, pa
     rng = np.random.default_rng(1)
     x = jnp.asarray(rng.normal(size=x_shape).astype(dtype))
     w = jnp.asarray(rng.normal(size=(*k, x_shape[-1], 5)).astype(dtype))
-    assert fast_grad.thin(x.shape, w.shape)
-    _close(fast_grad.thin_correlate(x, w, pads), _plain_conv(x, w, pads), TOLERANCE[dtype])
+    _close(fast_paths.thin_correlate(x, w, pads), _plain_conv(x, w, pads), TOLERANCE[dtype])
     loss = lambda f: lambda a, b: jnp.sum(jnp.sin(f(a, b, pads)))  # noqa: E731  a non-trivial cotangent
-    for ours, theirs in zip(jax.grad(loss(fast_grad.thin_correlate), (0, 1))(x, w),
+    for ours, theirs in zip(jax.grad(loss(fast_paths.thin_correlate), (0, 1))(x, w),
                             jax.grad(loss(_plain_conv), (0, 1))(x, w)):
         _close(ours, theirs, TOLERANCE[dtype])
 
 
-@pytest.mark.parametrize("x_shape, pads", [
-    ((4, 5, 5, 16), ((0, 0), (0, 0))), ((3, 3, 4, 2), ((1, 1), (0, 1))), ((2, 7, 3), ((1, 0),)),
+@pytest.mark.parametrize("x_shape, k, strides, pads", [
+    ((4, 5, 5, 16), (5, 5), (1, 1), ((0, 0), (0, 0))),  # LeNet's C5: one position
+    ((3, 2, 2, 8), (3, 3), (1, 1), ((1, 1), (1, 1))),  # ResNet-18's last stage at 64×64: 2×2
+    ((2, 4, 4, 6), (3, 3), (2, 2), ((1, 1), (1, 1))),  # a strided 3×3 onto 2×2
+    ((3, 3, 4, 2), (5, 4), (1, 1), ((1, 1), (0, 1))),  # 1×2 positions
+    ((2, 7, 3), (8,), (1,), ((1, 0),)),  # 1D
 ])
-def test_covering_correlate_matches_the_convolution_and_its_gradients(x_shape, pads, dtype):
+def test_matmul_correlate_matches_the_convolution_and_its_gradients(x_shape, k, strides, pads, dtype):
     rng = np.random.default_rng(2)
     x = jnp.asarray(rng.normal(size=x_shape).astype(dtype))
-    k = tuple(n + lo + hi for n, (lo, hi) in zip(x_shape[1:-1], pads))
     w = jnp.asarray(rng.normal(size=(*k, x_shape[-1], 6)).astype(dtype))
-    assert fast_grad.covers(x.shape, w.shape, pads)
-    _close(fast_grad.covering_correlate(x, w, pads), _plain_conv(x, w, pads), TOLERANCE[dtype])
+    plain = lambda a, b, pads: _plain_conv(a, b, pads, strides)  # noqa: E731
+    ours = lambda a, b, pads: fast_paths.matmul_correlate(a, b, strides, pads)  # noqa: E731
+    _close(ours(x, w, pads), plain(x, w, pads), TOLERANCE[dtype])
     loss = lambda f: lambda a, b: jnp.sum(jnp.sin(f(a, b, pads)))  # noqa: E731
-    for ours, theirs in zip(jax.grad(loss(fast_grad.covering_correlate), (0, 1))(x, w),
-                            jax.grad(loss(_plain_conv), (0, 1))(x, w)):
-        _close(ours, theirs, TOLERANCE[dtype])
+    for mine, theirs in zip(jax.grad(loss(ours), (0, 1))(x, w), jax.grad(loss(plain), (0, 1))(x, w)):
+        _close(mine, theirs, TOLERANCE[dtype])
 
 
 def _primitives(fn, *args) -> set[str]:
@@ -104,7 +106,7 @@ def _primitives(fn, *args) -> set[str]:
     return found
 
 
-def test_the_layers_take_the_fast_paths_on_cpu_and_keep_their_forward_primitives():
+def test_the_layers_take_the_fast_paths_on_cpu_and_the_plain_primitives_within_plain():
     x = jnp.ones((2, 28, 28, 1))
     w1, w5 = jnp.ones((5, 5, 1, 6)), jnp.ones((5, 5, 6, 4))
 
@@ -112,16 +114,25 @@ def test_the_layers_take_the_fast_paths_on_cpu_and_keep_their_forward_primitives
         return correlate(max_pool(correlate(x, w1, padding=2), 2)[:, :5, :5], w5).sum()
 
     assert "select_and_scatter_add" in _primitives(jax.grad(lambda a: _plain_max_pool(a, (2, 2)).sum()), x)
-    backward = _primitives(jax.grad(net, (0, 1, 2)), x, w1, w5)
-    assert "select_and_scatter_add" not in backward
-    assert "dot_general" in backward  # the covering convolution's gradients
-    forward = _primitives(net, x, w1, w5)  # what inference and the receptive-field tracer see
-    assert {"conv_general_dilated", "reduce_window_max"} <= forward and "dot_general" not in forward
+    fast = _primitives(jax.grad(net, (0, 1, 2)), x, w1, w5)
+    assert "select_and_scatter_add" not in fast and "dot_general" in fast
+    assert "conv_general_dilated" in fast  # the thin convolution's gradients are the primitive's own
+    assert "conv_general_dilated" not in _primitives(net, x, w1, w5)
+    with fast_paths.plain():  # what the receptive-field tracer sees (a new function: JAX caches traces)
+        plain = _primitives(lambda *a: net(*a), x, w1, w5)
+        assert not fast_paths.enabled()
+    assert {"conv_general_dilated", "reduce_window_max"} <= plain and "dot_general" not in plain
+    assert fast_paths.enabled()
+
+
+def test_correlate_leaves_the_rest_to_xla():
+    assert fast_paths.correlate(jnp.ones((2, 8, 8, 4)), jnp.ones((3, 3, 4, 8)), (1, 1), [(1, 1), (1, 1)]) is None
+    assert fast_paths.correlate(jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 8)), (2, 2), [(1, 1), (1, 1)]) is None
 
 
 def test_integer_and_overlapping_pools_keep_the_plain_path():
-    assert not fast_grad.tiles((1, 6, 6, 1), (3, 3), (2, 2), [(0, 0), (0, 0)])
-    assert not fast_grad.tiles((1, 7, 6, 1), (2, 2), (2, 2), [(0, 0), (0, 0)])
-    assert not fast_grad.tiles((1, 6, 6, 1), (2, 2), (2, 2), [(1, 1), (0, 0)])
+    assert not fast_paths.tiles((1, 6, 6, 1), (3, 3), (2, 2), [(0, 0), (0, 0)])
+    assert not fast_paths.tiles((1, 7, 6, 1), (2, 2), (2, 2), [(0, 0), (0, 0)])
+    assert not fast_paths.tiles((1, 6, 6, 1), (2, 2), (2, 2), [(1, 1), (0, 0)])
     y = max_pool(jnp.arange(16, dtype=jnp.int32).reshape(1, 4, 4, 1), 2)
     np.testing.assert_array_equal(y[0, :, :, 0], [[5, 7], [13, 15]])

@@ -1,0 +1,174 @@
+"""Fast paths on XLA's CPU backend: the layers' numbers, computed the way XLA CPU runs fast.
+
+XLA's CPU backend runs some layers far below the machine's matrix-product speed (measured on the
+2-core development machine, batch 64–256): the gradient of max pooling (select_and_scatter) costs ten
+times its forward pass; a convolution with one to three input channels runs at a tenth of the speed
+of the multiply-adds it is; a convolution with at most four output positions (ResNet-18's last stage
+at 64×64 input, 2×2 maps) takes 75 times as long as the same sums as one matrix product, and one
+whose kernel covers its whole input (LeNet's C5, a dense layer in disguise) pays eight times its
+forward pass for its input gradient. `correlate` and `max_pool` take these paths on CPU:
+
+- `tiled_max_pool`: non-overlapping max pooling (stride = window, no padding, sizes divisible); a
+  `jax.custom_vjp` whose backward pass routes each window's cotangent to the first maximum in
+  row-major window order, the element `select_and_scatter` picks, in one elementwise pass.
+- `matmul_correlate`: a convolution with at most `FEW_POSITIONS` output positions as the matrix
+  product of its (im2col) patches with the kernel; autodiff of it is matrix products too.
+- `thin_correlate`: a stride-1 convolution of at most `THIN_CHANNELS` input channels as the sum over
+  taps and channels of a shifted input slice times a kernel row, one fused loop; a `jax.custom_vjp`
+  whose gradients are the convolution primitive's own (autodiff of the sum would be slower).
+
+Within `plain()`, and on every other backend, the layers emit the plain primitives
+(conv_general_dilated, reduce_window_max): the receptive-field tracer reads those. Tests pin every
+path's values and gradients to the plain primitives' (tests/layers/test_fast_paths.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+from collections.abc import Iterator, Sequence
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+Pads = tuple[tuple[int, int], ...]
+
+# Thresholds measured with `launch.py bench` and the per-layer timings in benchmarks/README.md: beyond
+# them XLA's own convolution is as fast or faster.
+THIN_CHANNELS = 3
+FEW_POSITIONS = 4
+
+_PLAIN = contextvars.ContextVar("plain_primitives", default=False)
+
+
+@contextlib.contextmanager
+def plain() -> Iterator[None]:
+    """Within this block every layer emits its plain primitive, whatever the backend."""
+    token = _PLAIN.set(True)
+    try:
+        yield
+    finally:
+        _PLAIN.reset(token)
+
+
+def enabled() -> bool:
+    """Whether the fast paths apply: on XLA's CPU backend, outside `plain()`."""
+    return not _PLAIN.get() and jax.default_backend() == "cpu"
+
+
+def channels_last(rank: int) -> lax.ConvDimensionNumbers:
+    """Convolution dimension numbers for (N, *spatial, C) inputs and (*k, C_in, C_out) kernels."""
+    spatial = tuple(range(1, rank + 1))
+    return lax.ConvDimensionNumbers(
+        lhs_spec=(0, rank + 1, *spatial), rhs_spec=(rank + 1, rank, *range(rank)), out_spec=(0, rank + 1, *spatial)
+    )
+
+
+def _conv(x: jax.Array, kernel: jax.Array, pads: Pads, strides: Sequence[int] | None = None) -> jax.Array:
+    rank = x.ndim - 2
+    return lax.conv_general_dilated(x, kernel, tuple(strides or (1,) * rank), pads,
+                                    dimension_numbers=channels_last(rank))
+
+
+# ---- max pooling --------------------------------------------------------------------------------
+
+def tiles(shape: Sequence[int], window: Sequence[int], strides: Sequence[int], pads: Sequence[tuple[int, int]]) -> bool:
+    """Whether a pooling of (N, *spatial, C) `shape` is a tiling: stride = window, no padding, sizes divisible."""
+    return (tuple(window) == tuple(strides) and all(p == (0, 0) for p in map(tuple, pads))
+            and all(n % k == 0 for n, k in zip(shape[1:-1], window)))
+
+
+def _window_view(x: jax.Array, window: tuple[int, ...]) -> jax.Array:
+    """(N, n_1, …, C) as (N, n_1/k_1, k_1, …, C): each window's elements on their own axes."""
+    shape = [x.shape[0]]
+    for n, k in zip(x.shape[1:-1], window):
+        shape += [n // k, k]
+    return x.reshape(*shape, x.shape[-1])
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(1,))
+def tiled_max_pool(x: jax.Array, window: tuple[int, ...]) -> jax.Array:
+    """Max pooling over non-overlapping `window`s tiling the spatial axes of x (N, *spatial, C)."""
+    rank = len(window)
+    init = np.array(-np.inf, x.dtype)  # a NumPy constant, so lax sees the max's identity: reduce_window_max
+    return lax.reduce_window(x, init, lax.max, (1, *window, 1), (1, *window, 1), ((0, 0),) * (rank + 2))
+
+
+def _tiled_max_pool_fwd(x: jax.Array, window: tuple[int, ...]):
+    y = tiled_max_pool(x, window)
+    return y, (x, y)
+
+
+def _tiled_max_pool_bwd(window: tuple[int, ...], residuals, g: jax.Array):
+    x, y = residuals
+    view = _window_view(x, window)
+    expand = tuple(2 + 2 * i for i in range(len(window)))  # the within-window axes of the view
+    hit = view == jnp.expand_dims(y, expand)
+    # Keep only the first hit per window in row-major order, the one select_and_scatter picks.
+    shape = [1] * view.ndim
+    for axis, k in zip(expand, window):
+        shape[axis] = k
+    order = np.arange(math.prod(window)).reshape(shape)  # each window element's row-major index
+    first = jnp.min(jnp.where(hit, order, math.prod(window)), axis=expand, keepdims=True)
+    dx = jnp.where(order == first, jnp.expand_dims(g, expand), jnp.zeros((), g.dtype))
+    return (dx.reshape(x.shape),)
+
+
+tiled_max_pool.defvjp(_tiled_max_pool_fwd, _tiled_max_pool_bwd)
+
+
+# ---- convolutions -------------------------------------------------------------------------------
+
+def correlate(x: jax.Array, kernel: jax.Array, strides: Sequence[int], pads: Sequence[tuple[int, int]]) -> jax.Array | None:
+    """The ungrouped, undilated cross-correlation by a fast path, or None where none applies."""
+    pads = tuple(map(tuple, pads))
+    positions = math.prod((n + lo + hi - k) // s + 1
+                          for n, k, s, (lo, hi) in zip(x.shape[1:-1], kernel.shape[:-2], strides, pads))
+    if positions <= FEW_POSITIONS:
+        return matmul_correlate(x, kernel, tuple(strides), pads)
+    if x.ndim == 4 and kernel.shape[-2] <= THIN_CHANNELS and set(strides) == {1}:
+        return thin_correlate(x, kernel, pads)
+    return None
+
+
+def _taps(x: jax.Array, kernel_size: Sequence[int], strides: Sequence[int], out: Sequence[int]) -> Iterator[jax.Array]:
+    """The (N, *out, C) input slice each kernel tap multiplies, taps in the kernel's row-major order."""
+    for offset in np.ndindex(*kernel_size):
+        yield x[(slice(None), *(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, strides, out)),
+                 slice(None))]
+
+
+def matmul_correlate(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], pads: Pads) -> jax.Array:
+    """Cross-correlation as (N·positions, k·C_in) patches times the (k·C_in, C_out) kernel."""
+    x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+    kernel_size = kernel.shape[:-2]
+    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], kernel_size, strides)]
+    patches = jnp.concatenate(list(_taps(x, kernel_size, strides, out)), axis=-1)
+    return patches @ kernel.reshape(-1, kernel.shape[-1])
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2,))
+def thin_correlate(x: jax.Array, kernel: jax.Array, pads: Pads) -> jax.Array:
+    """Stride-1 2D cross-correlation as Σ_{i, j, c} x_padded[:, i:i+H', j:j+W', c] · kernel[i, j, c, :]."""
+    x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+    kernel_size, channels = kernel.shape[:-2], kernel.shape[-2]
+    out = [n - k + 1 for n, k in zip(x.shape[1:-1], kernel_size)]
+    taps = _taps(x, kernel_size, (1, 1), out)
+    return sum(tap[..., c:c + 1] * kernel[(*offset, c)]
+               for tap, offset in zip(taps, np.ndindex(*kernel_size)) for c in range(channels))
+
+
+def _thin_fwd(x: jax.Array, kernel: jax.Array, pads: Pads):
+    return thin_correlate(x, kernel, pads), (x, kernel)
+
+
+def _thin_bwd(pads: Pads, residuals, g: jax.Array):
+    x, kernel = residuals
+    return jax.vjp(lambda a, w: _conv(a, w, pads), x, kernel)[1](g)
+
+
+thin_correlate.defvjp(_thin_fwd, _thin_bwd)
