@@ -15,7 +15,12 @@ forward pass for its input gradient. `correlate` and `max_pool` take these paths
   product of its (im2col) patches with the kernel; autodiff of it is matrix products too.
 - `thin_correlate`: a stride-1 convolution of at most `THIN_CHANNELS` input channels as the sum over
   taps and channels of a shifted input slice times a kernel row, one fused loop; a `jax.custom_vjp`
-  whose gradients are the convolution primitive's own (autodiff of the sum would be slower).
+  whose gradients are those of every other convolution (autodiff of the sum would be slower).
+- `chunked_correlate`, every other ungrouped, undilated convolution: the plain primitive forward and
+  input gradient, and the kernel gradient summed over batch chunks of about `CHUNK_BYTES` of input and
+  output gradient. XLA CPU computes the kernel gradient of a whole batch at a fifth of its forward
+  pass's speed (a 3×3, 16 → 16 convolution at 32×32, batch 128: 19 ms against 4 ms); chunks that stay
+  in cache take 6 ms.
 
 Within `plain()`, and on every other backend, the layers emit the plain primitives
 (conv_general_dilated, reduce_window_max): the receptive-field tracer reads those. Tests pin every
@@ -41,6 +46,9 @@ Pads = tuple[tuple[int, int], ...]
 # them XLA's own convolution is as fast or faster.
 THIN_CHANNELS = 3
 FEW_POSITIONS = 4
+CHUNK_BYTES = 2 * 2**20
+CHUNK_EXAMPLES = 16  # at most, unless that makes more than MAX_CHUNKS chunks
+MAX_CHUNKS = 16  # each chunk is one more kernel-gradient convolution to compile
 
 _PLAIN = contextvars.ContextVar("plain_primitives", default=False)
 
@@ -123,16 +131,16 @@ tiled_max_pool.defvjp(_tiled_max_pool_fwd, _tiled_max_pool_bwd)
 
 # ---- convolutions -------------------------------------------------------------------------------
 
-def correlate(x: jax.Array, kernel: jax.Array, strides: Sequence[int], pads: Sequence[tuple[int, int]]) -> jax.Array | None:
-    """The ungrouped, undilated cross-correlation by a fast path, or None where none applies."""
-    pads = tuple(map(tuple, pads))
+def correlate(x: jax.Array, kernel: jax.Array, strides: Sequence[int], pads: Sequence[tuple[int, int]]) -> jax.Array:
+    """The ungrouped, undilated cross-correlation of (N, *spatial, C_in) x by its fastest path."""
+    pads, strides = tuple(map(tuple, pads)), tuple(strides)
     positions = math.prod((n + lo + hi - k) // s + 1
                           for n, k, s, (lo, hi) in zip(x.shape[1:-1], kernel.shape[:-2], strides, pads))
     if positions <= FEW_POSITIONS:
-        return matmul_correlate(x, kernel, tuple(strides), pads)
+        return matmul_correlate(x, kernel, strides, pads)
     if x.ndim == 4 and kernel.shape[-2] <= THIN_CHANNELS and set(strides) == {1}:
         return thin_correlate(x, kernel, pads)
-    return None
+    return chunked_correlate(x, kernel, strides, pads)
 
 
 def _taps(x: jax.Array, kernel_size: Sequence[int], strides: Sequence[int], out: Sequence[int]) -> Iterator[jax.Array]:
@@ -168,7 +176,35 @@ def _thin_fwd(x: jax.Array, kernel: jax.Array, pads: Pads):
 
 def _thin_bwd(pads: Pads, residuals, g: jax.Array):
     x, kernel = residuals
-    return jax.vjp(lambda a, w: _conv(a, w, pads), x, kernel)[1](g)
+    return _conv_vjp(x, kernel, (1,) * (x.ndim - 2), pads, g)
 
 
 thin_correlate.defvjp(_thin_fwd, _thin_bwd)
+
+
+def _conv_vjp(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], pads: Pads,
+              g: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The convolution's input gradient, and its kernel gradient as a sum over batch chunks."""
+    dx = jax.vjp(lambda a: _conv(a, kernel, pads, strides), x)[1](g)[0]
+    per_example = (math.prod(x.shape[1:]) + math.prod(g.shape[1:])) * x.dtype.itemsize
+    chunk = max(1, min(CHUNK_BYTES // per_example, CHUNK_EXAMPLES), -(-x.shape[0] // MAX_CHUNKS))
+    dw = sum(jax.vjp(lambda w: _conv(x[i:i + chunk], w, pads, strides), kernel)[1](g[i:i + chunk])[0]
+             for i in range(0, x.shape[0], chunk))
+    return dx, dw
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def chunked_correlate(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], pads: Pads) -> jax.Array:
+    """The plain cross-correlation, whose kernel gradient is summed over batch chunks."""
+    return _conv(x, kernel, pads, strides)
+
+
+def _chunked_fwd(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], pads: Pads):
+    return _conv(x, kernel, pads, strides), (x, kernel)
+
+
+def _chunked_bwd(strides: tuple[int, ...], pads: Pads, residuals, g: jax.Array):
+    return _conv_vjp(*residuals, strides, pads, g)
+
+
+chunked_correlate.defvjp(_chunked_fwd, _chunked_bwd)

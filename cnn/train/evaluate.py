@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 
 from cnn import data
@@ -21,10 +22,14 @@ from cnn.train.steps import eval_step
 def evaluate(state: TrainState, batches: Iterable[dict], eval_fn=None) -> dict[str, float]:
     """Mean loss, top-1 and top-5 over every unmasked example of `batches`; `count` is how many."""
     eval_fn = eval_fn or jax.jit(eval_step)
-    totals = {"loss": 0.0, "top1": 0.0, "top5": 0.0, "count": 0.0}
+    # Summed on the device and fetched once: a fetch per batch would wait for each batch in turn.
+    sums = None
     for batch in batches:
-        for k, v in eval_fn(state, batch).items():
-            totals[k] += float(v)
+        out = eval_fn(state, batch)
+        sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+    if sums is None:
+        raise ValueError("evaluate got no batches; the test split is empty")
+    totals = {k: float(v) for k, v in jax.device_get(sums).items()}
     count = totals.pop("count")
     return {**{k: v / count for k, v in totals.items()}, "count": int(count)}
 

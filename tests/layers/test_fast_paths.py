@@ -92,6 +92,30 @@ def test_matmul_correlate_matches_the_convolution_and_its_gradients(x_shape, k, 
         _close(mine, theirs, TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("x_shape, k, strides, pads", [
+    ((5, 9, 9, 4), (3, 3), (1, 1), ((1, 1), (1, 1))),
+    ((5, 9, 8, 4), (3, 3), (2, 2), ((1, 0), (0, 1))),
+    ((3, 6, 6, 8), (1, 1), (2, 2), ((0, 0), (0, 0))),  # a projection shortcut
+    ((4, 10, 6), (3,), (1,), ((2, 2),)),
+])
+@pytest.mark.parametrize("chunk_bytes", [1, 10**9], ids=["one_example_chunks", "one_chunk"])
+def test_chunked_correlate_matches_the_convolution_and_its_gradients(x_shape, k, strides, pads, chunk_bytes, dtype,
+                                                                     monkeypatch):
+    monkeypatch.setattr(fast_paths, "CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.normal(size=x_shape).astype(dtype))
+    w = jnp.asarray(rng.normal(size=(*k, x_shape[-1], 5)).astype(dtype))
+    plain = lambda a, b, pads: _plain_conv(a, b, pads, strides)  # noqa: E731
+    ours = lambda a, b, pads: fast_paths.chunked_correlate(a, b, strides, pads)  # noqa: E731
+    _close(ours(x, w, pads), plain(x, w, pads), TOLERANCE[dtype])
+    loss = lambda f: lambda a, b: jnp.sum(jnp.sin(f(a, b, pads)))  # noqa: E731
+    for mine, theirs in zip(jax.grad(loss(ours), (0, 1))(x, w), jax.grad(loss(plain), (0, 1))(x, w)):
+        _close(mine, theirs, TOLERANCE[dtype])
+    lowered = jax.jit(jax.grad(loss(ours), (0, 1))).lower(x, w).as_text()
+    chunks = x_shape[0] if chunk_bytes == 1 else 1
+    assert lowered.count("stablehlo.convolution") == 1 + 1 + chunks  # forward, input gradient, kernel gradients
+
+
 def _primitives(fn, *args) -> set[str]:
     found = set()
 
@@ -123,11 +147,6 @@ def test_the_layers_take_the_fast_paths_on_cpu_and_the_plain_primitives_within_p
         assert not fast_paths.enabled()
     assert {"conv_general_dilated", "reduce_window_max"} <= plain and "dot_general" not in plain
     assert fast_paths.enabled()
-
-
-def test_correlate_leaves_the_rest_to_xla():
-    assert fast_paths.correlate(jnp.ones((2, 8, 8, 4)), jnp.ones((3, 3, 4, 8)), (1, 1), [(1, 1), (1, 1)]) is None
-    assert fast_paths.correlate(jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 8)), (2, 2), [(1, 1), (1, 1)]) is None
 
 
 def test_integer_and_overlapping_pools_keep_the_plain_path():
