@@ -4,6 +4,7 @@ The train step is the one training runs (`cnn.train.steps.train_step`, jitted fo
 over every device, state donated), with SGD + momentum on a fixed random batch already on
 the device, so the figure is the model's compute, not the input pipeline. Compilation is
 timed apart; each figure is the median of several timed runs of back-to-back steps.
+`CompiledTrainStep` and the timing helpers are also what `benchmarks/compare.py` times against PyTorch.
 """
 
 from __future__ import annotations
@@ -26,19 +27,24 @@ from cnn.train.state import create_train_state
 from cnn.train.steps import eval_step, train_step
 
 
+def time_calls(step: Callable[[], object], calls: int) -> float:
+    """Seconds per call of `calls` back-to-back calls of `step`, waiting for the last result to be ready."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        out = step()
+    jax.block_until_ready(out)
+    return (time.perf_counter() - start) / calls
+
+
+def calls_lasting(step: Callable[[], object], seconds: float) -> int:
+    """How many back-to-back calls of `step` take about `seconds` (at least 1), from the time of one call."""
+    return max(1, round(seconds / max(time_calls(step, 1), 1e-6)))
+
+
 def _timed_runs(step: Callable[[], object], repeats: int, min_seconds: float) -> tuple[list[float], int]:
     """Seconds per call over `repeats` runs, each of enough calls to last about `min_seconds`."""
-    start = time.perf_counter()
-    jax.block_until_ready(step())
-    calls = max(1, round(min_seconds / max(time.perf_counter() - start, 1e-6)))
-    per_call = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            out = step()
-        jax.block_until_ready(out)
-        per_call.append((time.perf_counter() - start) / calls)
-    return per_call, calls
+    calls = calls_lasting(step, min_seconds)
+    return [time_calls(step, calls) for _ in range(repeats)], calls
 
 
 def _peak_memory_mb() -> dict[str, float | None]:
@@ -50,51 +56,65 @@ def _peak_memory_mb() -> dict[str, float | None]:
     return {"peak_rss_mb": rss, "peak_device_mb": device}
 
 
+class CompiledTrainStep:
+    """cnn's train step for `model`, compiled, on a fixed random batch already on every visible device.
+
+    Calling it runs one SGD + momentum update of the state it holds (donated, as in training) and
+    returns that step's metrics, unwaited. Shared by `benchmark` and `benchmarks.compare`, so both time
+    the step training runs. `input_size` replaces the model's default height and width (its channels
+    are kept), `num_classes` its default class count; `compile_s` is the compilation's wall time.
+    """
+
+    def __init__(self, model: str, batch_size: int, input_size: int | None = None, compute_dtype: str = "float32",
+                 num_classes: int | None = None):
+        spec = models.spec(model)
+        self.num_classes = num_classes or spec.num_classes
+        self.input_shape = (input_size, input_size, spec.input_shape[-1]) if input_size else spec.input_shape
+        self.dtype = resolve_dtype(compute_dtype, "--compute-dtype")
+        self.mesh = make_mesh()
+        check_batch_size(batch_size, self.mesh)
+        module = models.create(model, num_classes=self.num_classes)
+        state = create_train_state(module, optax.sgd(0.01, momentum=0.9), jax.random.key(0), self.input_shape)
+        self.state = replicate(state, self.mesh)
+        rng = np.random.default_rng(0)
+        self.batch = put_batch({
+            "image": rng.normal(size=(batch_size, *self.input_shape)).astype(np.float32),
+            "label": rng.integers(0, self.num_classes, batch_size).astype(np.int32),
+            "mask": np.ones(batch_size, np.float32),
+        }, self.mesh)
+        self._key = jax.random.key(1)
+        train_fn = jit_train_step(functools.partial(train_step, compute_dtype=self.dtype), self.mesh)
+        start = time.perf_counter()
+        self._compiled = train_fn.lower(self.state, self.batch, self._key).compile()
+        self.compile_s = time.perf_counter() - start
+
+    def __call__(self) -> dict[str, jax.Array]:
+        self.state, metrics = self._compiled(self.state, self.batch, self._key)
+        return metrics
+
+
 def benchmark(model: str, batch_size: int, input_size: int | None = None, *, compute_dtype: str = "float32",
               repeats: int = 5, min_seconds: float = 1.0) -> dict:
     """Images/s of one train step and of inference for `model` at `batch_size`, on every visible device.
 
     `input_size` replaces the model's default height and width (its channels are kept).
     """
-    spec = models.spec(model)
-    shape = (input_size, input_size, spec.input_shape[-1]) if input_size else spec.input_shape
-    dtype = resolve_dtype(compute_dtype, "--compute-dtype")
-    mesh = make_mesh()
-    check_batch_size(batch_size, mesh)
-    module = models.create(model, num_classes=spec.num_classes)
-    state = create_train_state(module, optax.sgd(0.01, momentum=0.9), jax.random.key(0), shape)
-    state = replicate(state, mesh)
-    rng = np.random.default_rng(0)
-    batch = put_batch({
-        "image": rng.normal(size=(batch_size, *shape)).astype(np.float32),
-        "label": rng.integers(0, spec.num_classes, batch_size).astype(np.int32),
-        "mask": np.ones(batch_size, np.float32),
-    }, mesh)
-    train_fn = jit_train_step(functools.partial(train_step, compute_dtype=dtype), mesh)
-    infer_fn = jit_eval_step(functools.partial(eval_step, compute_dtype=dtype), mesh)
-    key = jax.random.key(1)
-
+    train = CompiledTrainStep(model, batch_size, input_size, compute_dtype)
+    infer_fn = jit_eval_step(functools.partial(eval_step, compute_dtype=train.dtype), train.mesh)
     start = time.perf_counter()
-    train_compiled = train_fn.lower(state, batch, key).compile()
-    infer_compiled = infer_fn.lower(state, batch).compile()
-    compile_s = time.perf_counter() - start
+    infer_compiled = infer_fn.lower(train.state, train.batch).compile()
+    compile_s = train.compile_s + time.perf_counter() - start
 
-    holder = [state]
-
-    def one_train_step():
-        holder[0], metrics = train_compiled(holder[0], batch, key)
-        return metrics
-
-    train_times, train_calls = _timed_runs(one_train_step, repeats, min_seconds)
-    infer_times, _ = _timed_runs(lambda: infer_compiled(holder[0], batch), repeats, min_seconds)
+    train_times, train_calls = _timed_runs(train, repeats, min_seconds)
+    infer_times, _ = _timed_runs(lambda: infer_compiled(train.state, train.batch), repeats, min_seconds)
     train_s, infer_s = statistics.median(train_times), statistics.median(infer_times)
     device = jax.devices()[0]
     return {
         "model": model,
         "batch_size": batch_size,
-        "input_shape": list(shape),
+        "input_shape": list(train.input_shape),
         "compute_dtype": compute_dtype,
-        "devices": mesh.size,
+        "devices": train.mesh.size,
         "device_kind": device.device_kind,
         "platform": device.platform,
         "host": platform.node(),

@@ -17,7 +17,10 @@ import cnn.layers
 import cnn.models
 from cnn.analysis import summarize
 
-README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "README.md")
+sys.path.insert(0, ROOT)  # benchmarks/ is a folder of scripts beside the package, not installed with it
+from benchmarks import compare, time_to_accuracy  # noqa: E402
 
 
 def models_table() -> str:
@@ -47,7 +50,8 @@ def layers_table() -> str:
 
 _FIELDS = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "receptive_fields.py"))
 TABLES = {"models": models_table, "layers": layers_table, "rf_design": _FIELDS["design_rules_table"],
-          "rf_growth": _FIELDS["growth_table"]}
+          "rf_growth": _FIELDS["growth_table"], "perf": compare.results_table,
+          "time_to_accuracy": time_to_accuracy.results_table}
 
 
 def render(text: str) -> str:

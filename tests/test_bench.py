@@ -2,10 +2,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 
+import jax
 import pytest
 
-from cnn.bench import benchmark, format_table
+from cnn.bench import CompiledTrainStep, benchmark, calls_lasting, format_table, time_calls
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,3 +44,19 @@ def test_bench_of_an_unknown_model_names_the_known_ones():
     proc = _launch("bench", "--model", "lenet", "--batch-size", "8")
     assert proc.returncode == 1
     assert "error: unknown model 'lenet'. Did you mean 'lenet5'?" in proc.stderr
+
+
+def test_calls_lasting_and_time_calls_measure_the_step():
+    step = lambda: time.sleep(0.01)  # noqa: E731
+    assert 3 <= calls_lasting(step, 0.1) <= 10  # sleep overshoots, never undershoots
+    assert 0.01 <= time_calls(step, 3) < 0.1
+
+
+def test_compiled_train_step_updates_its_state_on_its_batch():
+    step = CompiledTrainStep("lenet5", 8, num_classes=3)
+    assert step.input_shape == (28, 28, 1) and step.compile_s > 0
+    assert step.state.params["output"]["kernel"].shape == (84, 3) and int(step.batch["label"].max()) < 3
+    losses = [float(jax.block_until_ready(step())["loss"]) for _ in range(3)]
+    assert int(step.state.step) == 3
+    # SGD on one fixed batch: the loss falls.
+    assert losses[2] < losses[0]

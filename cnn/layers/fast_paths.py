@@ -46,6 +46,7 @@ Pads = tuple[tuple[int, int], ...]
 # them XLA's own convolution is as fast or faster.
 THIN_CHANNELS = 3
 FEW_POSITIONS = 4
+SCATTER_CHANNELS = 8  # at most this many input channels: the input gradient as a product and col2im
 CHUNK_BYTES = 2 * 2**20
 CHUNK_EXAMPLES = 16  # at most, unless that makes more than MAX_CHUNKS chunks
 MAX_CHUNKS = 16  # each chunk is one more kernel-gradient convolution to compile
@@ -185,12 +186,27 @@ thin_correlate.defvjp(_thin_fwd, _thin_bwd)
 def _conv_vjp(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], pads: Pads,
               g: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The convolution's input gradient, and its kernel gradient as a sum over batch chunks."""
-    dx = jax.vjp(lambda a: _conv(a, kernel, pads, strides), x)[1](g)[0]
+    if set(strides) == {1} and kernel.shape[-2] <= SCATTER_CHANNELS:
+        dx = _scatter_input_gradient(g, kernel, pads, x.shape)
+    else:
+        dx = jax.vjp(lambda a: _conv(a, kernel, pads, strides), x)[1](g)[0]
     per_example = (math.prod(x.shape[1:]) + math.prod(g.shape[1:])) * x.dtype.itemsize
     chunk = max(1, min(CHUNK_BYTES // per_example, CHUNK_EXAMPLES), -(-x.shape[0] // MAX_CHUNKS))
     dw = sum(jax.vjp(lambda w: _conv(x[i:i + chunk], w, pads, strides), kernel)[1](g[i:i + chunk])[0]
              for i in range(0, x.shape[0], chunk))
     return dx, dw
+
+
+def _scatter_input_gradient(g: jax.Array, kernel: jax.Array, pads: Pads, x_shape: Sequence[int]) -> jax.Array:
+    """A stride-1 convolution's input gradient as (N·positions, C_out) × (C_out, k·C_in), each tap's
+    share then added into the padded input at the tap's offset (col2im) and the padding cut off."""
+    taps = g @ kernel.reshape(-1, kernel.shape[-1]).T  # (N, *out, k·C_in)
+    kernel_size, out = kernel.shape[:-2], g.shape[1:-1]
+    taps = taps.reshape(*g.shape[:-1], math.prod(kernel_size), kernel.shape[-2])
+    padded = [n + lo + hi for n, (lo, hi) in zip(x_shape[1:-1], pads)]
+    dx = sum(jnp.pad(taps[..., t, :], ((0, 0), *((o, p - n - o) for o, p, n in zip(offset, padded, out)), (0, 0)))
+             for t, offset in enumerate(np.ndindex(*kernel_size)))
+    return dx[(slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x_shape[1:-1], pads)), slice(None))]
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3))

@@ -58,19 +58,29 @@ def test_tiled_max_pool_gradient_is_select_and_scatters_even_with_ties(shape, wi
     assert float(jnp.sum(vjp(g)[0] != 0)) == g.size  # exactly one element per window carries its cotangent
 
 
+def _loss(conv, pads):
+    """sum(sin(conv)): a cotangent that varies from element to element."""
+    return lambda x, w: jnp.sum(jnp.sin(conv(x, w, pads)))
+
+
+def _check_against_plain(ours, x_shape, k, strides, pads, dtype, seed):
+    """`ours(x, w, pads)`, its input gradient and its kernel gradient equal the plain convolution's."""
+    rng = np.random.default_rng(seed)
+    x = jnp.asarray(rng.normal(size=x_shape).astype(dtype))
+    w = jnp.asarray(rng.normal(size=(*k, x_shape[-1], 5)).astype(dtype))
+    plain = lambda a, b, pads: _plain_conv(a, b, pads, strides)  # noqa: E731
+    _close(ours(x, w, pads), plain(x, w, pads), TOLERANCE[dtype])
+    for mine, theirs in zip(jax.grad(_loss(ours, pads), (0, 1))(x, w), jax.grad(_loss(plain, pads), (0, 1))(x, w)):
+        _close(mine, theirs, TOLERANCE[dtype])
+    return x, w
+
+
 @pytest.mark.parametrize("x_shape, k, pads", [
     ((2, 12, 12, 1), (5, 5), ((2, 2), (2, 2))), ((3, 9, 7, 3), (3, 3), ((1, 1), (1, 1))),
     ((2, 8, 8, 2), (3, 2), ((0, 2), (1, 0))), ((2, 6, 6, 3), (1, 1), ((0, 0), (0, 0))),
 ])
 def test_thin_correlate_matches_the_convolution_and_its_gradients(x_shape, k, pads, dtype):
-    rng = np.random.default_rng(1)
-    x = jnp.asarray(rng.normal(size=x_shape).astype(dtype))
-    w = jnp.asarray(rng.normal(size=(*k, x_shape[-1], 5)).astype(dtype))
-    _close(fast_paths.thin_correlate(x, w, pads), _plain_conv(x, w, pads), TOLERANCE[dtype])
-    loss = lambda f: lambda a, b: jnp.sum(jnp.sin(f(a, b, pads)))  # noqa: E731  a non-trivial cotangent
-    for ours, theirs in zip(jax.grad(loss(fast_paths.thin_correlate), (0, 1))(x, w),
-                            jax.grad(loss(_plain_conv), (0, 1))(x, w)):
-        _close(ours, theirs, TOLERANCE[dtype])
+    _check_against_plain(fast_paths.thin_correlate, x_shape, k, (1, 1), pads, dtype, seed=1)
 
 
 @pytest.mark.parametrize("x_shape, k, strides, pads", [
@@ -81,15 +91,8 @@ def test_thin_correlate_matches_the_convolution_and_its_gradients(x_shape, k, pa
     ((2, 7, 3), (8,), (1,), ((1, 0),)),  # 1D
 ])
 def test_matmul_correlate_matches_the_convolution_and_its_gradients(x_shape, k, strides, pads, dtype):
-    rng = np.random.default_rng(2)
-    x = jnp.asarray(rng.normal(size=x_shape).astype(dtype))
-    w = jnp.asarray(rng.normal(size=(*k, x_shape[-1], 6)).astype(dtype))
-    plain = lambda a, b, pads: _plain_conv(a, b, pads, strides)  # noqa: E731
     ours = lambda a, b, pads: fast_paths.matmul_correlate(a, b, strides, pads)  # noqa: E731
-    _close(ours(x, w, pads), plain(x, w, pads), TOLERANCE[dtype])
-    loss = lambda f: lambda a, b: jnp.sum(jnp.sin(f(a, b, pads)))  # noqa: E731
-    for mine, theirs in zip(jax.grad(loss(ours), (0, 1))(x, w), jax.grad(loss(plain), (0, 1))(x, w)):
-        _close(mine, theirs, TOLERANCE[dtype])
+    _check_against_plain(ours, x_shape, k, strides, pads, dtype, seed=2)
 
 
 @pytest.mark.parametrize("x_shape, k, strides, pads", [
@@ -97,23 +100,18 @@ def test_matmul_correlate_matches_the_convolution_and_its_gradients(x_shape, k, 
     ((5, 9, 8, 4), (3, 3), (2, 2), ((1, 0), (0, 1))),
     ((3, 6, 6, 8), (1, 1), (2, 2), ((0, 0), (0, 0))),  # a projection shortcut
     ((4, 10, 6), (3,), (1,), ((2, 2),)),
+    ((3, 7, 7, 10), (3, 3), (1, 1), ((1, 1), (1, 1))),  # too many channels for the col2im input gradient
 ])
 @pytest.mark.parametrize("chunk_bytes", [1, 10**9], ids=["one_example_chunks", "one_chunk"])
 def test_chunked_correlate_matches_the_convolution_and_its_gradients(x_shape, k, strides, pads, chunk_bytes, dtype,
                                                                      monkeypatch):
     monkeypatch.setattr(fast_paths, "CHUNK_BYTES", chunk_bytes)
-    rng = np.random.default_rng(3)
-    x = jnp.asarray(rng.normal(size=x_shape).astype(dtype))
-    w = jnp.asarray(rng.normal(size=(*k, x_shape[-1], 5)).astype(dtype))
-    plain = lambda a, b, pads: _plain_conv(a, b, pads, strides)  # noqa: E731
     ours = lambda a, b, pads: fast_paths.chunked_correlate(a, b, strides, pads)  # noqa: E731
-    _close(ours(x, w, pads), plain(x, w, pads), TOLERANCE[dtype])
-    loss = lambda f: lambda a, b: jnp.sum(jnp.sin(f(a, b, pads)))  # noqa: E731
-    for mine, theirs in zip(jax.grad(loss(ours), (0, 1))(x, w), jax.grad(loss(plain), (0, 1))(x, w)):
-        _close(mine, theirs, TOLERANCE[dtype])
-    lowered = jax.jit(jax.grad(loss(ours), (0, 1))).lower(x, w).as_text()
+    x, w = _check_against_plain(ours, x_shape, k, strides, pads, dtype, seed=3)
+    lowered = jax.jit(jax.grad(_loss(ours, pads), (0, 1))).lower(x, w).as_text()
     chunks = x_shape[0] if chunk_bytes == 1 else 1
-    assert lowered.count("stablehlo.convolution") == 1 + 1 + chunks  # forward, input gradient, kernel gradients
+    col2im = set(strides) == {1} and x_shape[-1] <= fast_paths.SCATTER_CHANNELS  # the input gradient, no conv
+    assert lowered.count("stablehlo.convolution") == 1 + (not col2im) + chunks  # forward, input, kernel gradients
 
 
 def _primitives(fn, *args) -> set[str]:
