@@ -1,26 +1,27 @@
 """Fast paths on XLA's CPU backend: the layers' numbers, computed the way XLA CPU runs fast.
 
 XLA's CPU backend runs some layers far below the machine's matrix-product speed (measured on the
-2-core development machine, batch 64–256): the gradient of max pooling (select_and_scatter) costs ten
-times its forward pass; a convolution with one to three input channels runs at a tenth of the speed
-of the multiply-adds it is; a convolution with at most four output positions (ResNet-18's last stage
-at 64×64 input, 2×2 maps) takes 75 times as long as the same sums as one matrix product, and one
-whose kernel covers its whole input (LeNet's C5, a dense layer in disguise) pays eight times its
-forward pass for its input gradient. `correlate` and `max_pool` take these paths on CPU:
+2-core development machine, batch 64–256, with `launch.py bench` and per-layer timings): the gradient
+of max pooling (select_and_scatter) costs ten times its forward pass; a convolution with at most four
+output positions (ResNet-18's last stage at 64×64 input, 2×2 maps) takes up to 75 times as long as the
+same sums as one matrix product; the kernel gradient of a whole batch runs at a fifth of the forward
+pass's speed; an input gradient with 6 output channels (LeNet's C3) at a third. `correlate` and
+`max_pool` take these paths on CPU:
 
 - `tiled_max_pool`: non-overlapping max pooling (stride = window, no padding, sizes divisible); a
   `jax.custom_vjp` whose backward pass routes each window's cotangent to the first maximum in
   row-major window order, the element `select_and_scatter` picks, in one elementwise pass.
 - `matmul_correlate`: a convolution with at most `FEW_POSITIONS` output positions as the matrix
   product of its (im2col) patches with the kernel; autodiff of it is matrix products too.
-- `thin_correlate`: a stride-1 convolution of at most `THIN_CHANNELS` input channels as the sum over
-  taps and channels of a shifted input slice times a kernel row, one fused loop; a `jax.custom_vjp`
-  whose gradients are those of every other convolution (autodiff of the sum would be slower).
-- `chunked_correlate`, every other ungrouped, undilated convolution: the plain primitive forward and
-  input gradient, and the kernel gradient summed over batch chunks of about `CHUNK_BYTES` of input and
-  output gradient. XLA CPU computes the kernel gradient of a whole batch at a fifth of its forward
-  pass's speed (a 3×3, 16 → 16 convolution at 32×32, batch 128: 19 ms against 4 ms); chunks that stay
-  in cache take 6 ms.
+- `chunked_correlate`, every other ungrouped, undilated convolution: a `jax.custom_vjp` with the
+  primitive's forward pass; the kernel gradient summed over batch chunks of about `CHUNK_BYTES` of
+  input and output gradient, which stay in cache (a 3×3, 16 → 16 convolution at 32×32, batch 128:
+  19 ms as one, 6 ms in chunks); for stride 1 and at most `SCATTER_CHANNELS` input channels the input
+  gradient as one matrix product whose per-tap shares are added back at their offsets (col2im).
+- `thin_correlate`: the same for stride-1 convolutions of at most `THIN_CHANNELS` input channels, whose
+  forward pass under differentiation is the sum over taps and channels of shifted input slices times
+  kernel rows, one fused loop (CIFAR ResNet-20's train step +5%); inference keeps the primitive,
+  which is faster there.
 
 Within `plain()`, and on every other backend, the layers emit the plain primitives
 (conv_general_dilated, reduce_window_max): the receptive-field tracer reads those. Tests pin every
@@ -162,7 +163,12 @@ def matmul_correlate(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2,))
 def thin_correlate(x: jax.Array, kernel: jax.Array, pads: Pads) -> jax.Array:
-    """Stride-1 2D cross-correlation as Σ_{i, j, c} x_padded[:, i:i+H', j:j+W', c] · kernel[i, j, c, :]."""
+    """Stride-1 2D cross-correlation; under differentiation computed as `_multiply_add`."""
+    return _conv(x, kernel, pads)
+
+
+def _multiply_add(x: jax.Array, kernel: jax.Array, pads: Pads) -> jax.Array:
+    """Σ_{i, j, c} x_padded[:, i:i+H', j:j+W', c] · kernel[i, j, c, :], one fused loop."""
     x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
     kernel_size, channels = kernel.shape[:-2], kernel.shape[-2]
     out = [n - k + 1 for n, k in zip(x.shape[1:-1], kernel_size)]
@@ -172,7 +178,7 @@ def thin_correlate(x: jax.Array, kernel: jax.Array, pads: Pads) -> jax.Array:
 
 
 def _thin_fwd(x: jax.Array, kernel: jax.Array, pads: Pads):
-    return thin_correlate(x, kernel, pads), (x, kernel)
+    return _multiply_add(x, kernel, pads), (x, kernel)
 
 
 def _thin_bwd(pads: Pads, residuals, g: jax.Array):
