@@ -145,6 +145,9 @@ def main(argv: list[str]) -> None:
     if not flags.FLAGS["verbosity"].present:
         # absl logs INFO by default, which buries the progress bar under library chatter; -v 0 restores it.
         logging.set_verbosity(logging.WARNING)
+    from cnn import compile_cache  # here, not at the top: jax's import would slow --help
+
+    compile_cache.enable()
     if mode == "analyze":
         if _MODEL.value is None and not flags.FLAGS["checkpoint"].present:
             raise app.UsageError("analyze needs --model NAME or --checkpoint WORKDIR")

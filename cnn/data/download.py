@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from cnn.data import sources
 from cnn.data.sources import DATA_DIR_ENV, DatasetError
+from cnn.paths import cache_home
 
 NO_DOWNLOAD_ENV = "CNN_NO_DOWNLOAD"
 TIMEOUT_S = 30.0
@@ -42,11 +43,7 @@ def downloads_disabled() -> bool:
 
 def cache_dir() -> str:
     """The per-user folder for downloaded sets when neither data_dir nor `$CNN_DATA_DIR` is set."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    # The XDG spec says to ignore a relative XDG_CACHE_HOME.
-    if not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "cnn", "datasets")
+    return cache_home("datasets")
 
 
 def target_dir(name: str, data_dir: str | None = None) -> str:

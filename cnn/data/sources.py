@@ -221,8 +221,11 @@ def load_idx_dataset(name: str, data_dir: str | None = None) -> Dataset:
     folder = locate(name, data_dir)
     train_images, train_labels = _read_split(name, folder, "train")
     test_images, test_labels = _read_split(name, folder, "test")
-    scaled = train_images.astype(np.float64) / 255.0
-    mean, std = float(scaled.mean()), float(scaled.std())
+    # From the 256-bin histogram of the uint8 pixels: exact, and a tenth of the time of a float64 copy.
+    counts = np.bincount(train_images.ravel(), minlength=256)
+    values = np.arange(256) / 255.0
+    mean = float(counts @ values / counts.sum())
+    std = float(np.sqrt(counts @ (values - mean) ** 2 / counts.sum()))
 
     def normalise(images: np.ndarray) -> np.ndarray:
         x = (images.astype(np.float32) / 255.0 - np.float32(mean)) / np.float32(std)
