@@ -103,11 +103,11 @@ def correlate(
     strides = spatial_tuple(stride, rank, "stride")
     dilations = spatial_tuple(dilation, rank, "dilation")
     pads = resolve_padding(padding, x.shape[1:-1], ks, strides, dilations)
-    window_sizes(x.shape[1:-1], ks, strides, pads, dilations)
+    out = window_sizes(x.shape[1:-1], ks, strides, pads, dilations)
     if mode != "zero":
         x, pads = pad(x, pads, mode, value), [(0, 0)] * rank
     if groups == 1 and set(dilations) == {1} and fast_paths.enabled():
-        return fast_paths.correlate(x, kernel, strides, pads)
+        return fast_paths.correlate(x, kernel, strides, pads, out)
     return lax.conv_general_dilated(
         x,
         kernel,

@@ -133,12 +133,12 @@ tiled_max_pool.defvjp(_tiled_max_pool_fwd, _tiled_max_pool_bwd)
 
 # ---- convolutions -------------------------------------------------------------------------------
 
-def correlate(x: jax.Array, kernel: jax.Array, strides: Sequence[int], pads: Sequence[tuple[int, int]]) -> jax.Array:
-    """The ungrouped, undilated cross-correlation of (N, *spatial, C_in) x by its fastest path."""
+def correlate(x: jax.Array, kernel: jax.Array, strides: Sequence[int], pads: Sequence[tuple[int, int]],
+              out: Sequence[int]) -> jax.Array:
+    """The ungrouped, undilated cross-correlation of (N, *spatial, C_in) x onto `out` positions per axis,
+    by its fastest path."""
     pads, strides = tuple(map(tuple, pads)), tuple(strides)
-    positions = math.prod((n + lo + hi - k) // s + 1
-                          for n, k, s, (lo, hi) in zip(x.shape[1:-1], kernel.shape[:-2], strides, pads))
-    if positions <= FEW_POSITIONS:
+    if math.prod(out) <= FEW_POSITIONS:
         return matmul_correlate(x, kernel, strides, pads)
     if x.ndim == 4 and kernel.shape[-2] <= THIN_CHANNELS and set(strides) == {1}:
         return thin_correlate(x, kernel, pads)
