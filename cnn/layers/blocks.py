@@ -14,6 +14,7 @@ from functools import partial
 import flax.linen as nn
 import jax
 
+from cnn.layers.activations import relu
 from cnn.layers.conv import Conv
 from cnn.layers.norm import BatchNorm, StochasticDepth
 from cnn.layers.padding import Padding
@@ -58,7 +59,7 @@ class ConvBN(nn.Module):
     padding: Padding = "VALID"
     dilation: int | Sequence[int] = 1
     groups: int = 1
-    activation: Activation | None = nn.relu
+    activation: Activation | None = relu
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
     bn_scale_init: Callable = nn.initializers.ones_init()
@@ -84,7 +85,7 @@ class SqueezeExcite(nn.Module):
     """
 
     squeeze: int
-    activation: Activation = nn.relu
+    activation: Activation = relu
     gate: Activation = nn.sigmoid
 
     @nn.compact
@@ -114,7 +115,7 @@ class InvertedResidual(nn.Module):
     stride: int = 1
     activation: Activation = jax.nn.relu6
     se_squeeze: int = 0
-    se_activation: Activation = nn.relu
+    se_activation: Activation = relu
     se_gate: Activation = jax.nn.hard_sigmoid
     padding_style: str = "torch"
     bn_epsilon: float = 1e-5

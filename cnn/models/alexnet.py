@@ -51,7 +51,7 @@ from typing import NamedTuple
 import flax.linen as nn
 import jax
 
-from cnn.layers import Conv, Dropout, LocalResponseNorm, adaptive_avg_pool, max_pool
+from cnn.layers import Conv, Dropout, LocalResponseNorm, adaptive_avg_pool, max_pool, relu
 from cnn.layers.padding import Padding
 from cnn.models.registry import register
 
@@ -102,7 +102,7 @@ def conv_stages(x: jax.Array, taps: dict[str, jax.Array], stages: Sequence[Stage
     for i, stage in enumerate(stages, 1):
         conv = Conv(stage.features, (stage.kernel, stage.kernel), stride=stage.stride, padding=stage.padding,
                     groups=stage.groups, name=f"conv{i}")
-        x = taps[f"conv{i}"] = nn.relu(conv(x))
+        x = taps[f"conv{i}"] = relu(conv(x))
         for op in stage.after:
             if op not in _AFTER:
                 raise ValueError(f"conv{i}: a stage is followed by {' or '.join(_AFTER)}, got {op!r}")
@@ -137,7 +137,7 @@ class AlexNet(nn.Module):
         for name in ("fc6", "fc7"):
             if self.dropout_before_dense:
                 x = Dropout(self.dropout)(x, train)
-            x = taps[name] = nn.relu(nn.Dense(self.hidden, name=name)(x))
+            x = taps[name] = relu(nn.Dense(self.hidden, name=name)(x))
             if not self.dropout_before_dense:
                 x = Dropout(self.dropout)(x, train)
         return nn.Dense(self.num_classes, name="fc8")(x), taps

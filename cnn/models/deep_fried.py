@@ -46,7 +46,7 @@ from functools import partial
 import flax.linen as nn
 import jax
 
-from cnn.layers import Conv, Dropout, LocalResponseNorm, max_pool
+from cnn.layers import Conv, Dropout, LocalResponseNorm, max_pool, relu
 from cnn.layers.fastfood import AdaptiveFastfood
 from cnn.models.alexnet import Stage, conv_stages
 from cnn.models.registry import register
@@ -92,7 +92,7 @@ class DeepFried(nn.Module):
         taps = {}
         x = self.trunk(x, taps)
         x = x.reshape(x.shape[0], -1)
-        x = taps["fastfood"] = taps["features"] = nn.relu(AdaptiveFastfood(self.fastfood_features,
+        x = taps["fastfood"] = taps["features"] = relu(AdaptiveFastfood(self.fastfood_features,
                                                                            name="fastfood")(x))
         x = Dropout(self.dropout)(x, train)
         return nn.Dense(self.num_classes, name="classifier")(x), taps

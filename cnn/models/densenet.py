@@ -34,7 +34,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnn.layers import BatchNorm, Conv, Dropout, avg_pool, global_avg_pool, max_pool
+from cnn.layers import BatchNorm, Conv, Dropout, avg_pool, global_avg_pool, max_pool, relu
 from cnn.models.registry import register
 
 # torchvision's kaiming_normal_ (fan_in, gain √2, untruncated).
@@ -52,9 +52,9 @@ class DenseLayer(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         norm = partial(BatchNorm, epsilon=self.bn_epsilon)
-        x = nn.relu(norm(name="norm1")(x, train))
+        x = relu(norm(name="norm1")(x, train))
         x = Conv(self.bn_size * self.growth_rate, (1, 1), use_bias=False, kernel_init=_KERNEL_INIT, name="conv1")(x)
-        x = nn.relu(norm(name="norm2")(x, train))
+        x = relu(norm(name="norm2")(x, train))
         x = Conv(self.growth_rate, (3, 3), padding=1, use_bias=False, kernel_init=_KERNEL_INIT, name="conv2")(x)
         return Dropout(self.drop_rate)(x, train) if self.drop_rate else x
 
@@ -85,7 +85,7 @@ class Transition(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        x = nn.relu(BatchNorm(epsilon=self.bn_epsilon, name="norm")(x, train))
+        x = relu(BatchNorm(epsilon=self.bn_epsilon, name="norm")(x, train))
         x = Conv(self.features, (1, 1), use_bias=False, kernel_init=_KERNEL_INIT, name="conv")(x)
         return avg_pool(x, 2, 2)
 
@@ -116,7 +116,7 @@ class DenseNet(nn.Module):
             x = Conv(self.num_init_features, (7, 7), stride=2, padding=3, use_bias=False, kernel_init=_KERNEL_INIT,
                      name="conv0")(x)
             # Padding the max pool with −∞ (ours, torchvision) or 0 (Keras) is the same after a ReLU.
-            x = max_pool(nn.relu(norm(name="norm0")(x, train)), 3, 2, padding=1)
+            x = max_pool(relu(norm(name="norm0")(x, train)), 3, 2, padding=1)
         else:
             x = Conv(self.num_init_features, (3, 3), padding=1, use_bias=False, kernel_init=_KERNEL_INIT,
                      name="conv0")(x)
@@ -127,7 +127,7 @@ class DenseNet(nn.Module):
             if b < len(self.block_config):
                 features = int(x.shape[-1] * self.compression)
                 x = taps[f"transition{b}"] = Transition(features, self.bn_epsilon, name=f"transition{b}")(x, train)
-        x = taps["features"] = global_avg_pool(nn.relu(norm(name="norm5")(x, train)))
+        x = taps["features"] = global_avg_pool(relu(norm(name="norm5")(x, train)))
         return nn.Dense(self.num_classes, name="classifier")(x), taps
 
 

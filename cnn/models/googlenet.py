@@ -42,7 +42,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnn.layers import Conv, Dropout, LocalResponseNorm, adaptive_avg_pool, avg_pool, global_avg_pool, max_pool
+from cnn.layers import Conv, Dropout, LocalResponseNorm, adaptive_avg_pool, avg_pool, global_avg_pool, max_pool, relu
 from cnn.layers.blocks import ConvBN
 from cnn.layers.padding import Padding
 from cnn.models.registry import register
@@ -73,7 +73,7 @@ class ConvReLU(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        return nn.relu(Conv(self.features, self.kernel_size, stride=self.stride, padding=self.padding,
+        return relu(Conv(self.features, self.kernel_size, stride=self.stride, padding=self.padding,
                             name="conv")(x))
 
 
@@ -125,7 +125,7 @@ class AuxClassifier(nn.Module):
         x = adaptive_avg_pool(x, 4) if self.adaptive_pool else avg_pool(x, 5, 3)
         x = conv_unit(self.batch_norm, self.bn_epsilon)(128, (1, 1), name="conv")(x, train)
         x = x.reshape(x.shape[0], -1)
-        x = nn.relu(nn.Dense(1024, name="fc1")(x))
+        x = relu(nn.Dense(1024, name="fc1")(x))
         x = Dropout(0.7)(x, train)
         return nn.Dense(self.num_classes, name="fc2")(x)
 

@@ -38,7 +38,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnn.layers import BatchNorm, Conv, Dropout, avg_pool, global_avg_pool, max_pool
+from cnn.layers import BatchNorm, Conv, Dropout, avg_pool, global_avg_pool, max_pool, relu
 from cnn.layers.padding import Padding
 from cnn.models.registry import register
 
@@ -61,7 +61,7 @@ class BasicConv2d(nn.Module):
         x = Conv(self.features, self.kernel_size, stride=self.stride, padding=self.padding, use_bias=False,
                  kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"), name="conv")(x)
         x = BatchNorm(epsilon=self.bn_epsilon, use_scale=self.bn_scale, name="bn")(x, train)
-        return nn.relu(x)
+        return relu(x)
 
 
 def _pool_branch(x: jax.Array, count_include_pad: bool) -> jax.Array:

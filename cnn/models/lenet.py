@@ -54,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnn.layers import Conv, avg_pool, correlate, max_pool, scaled_tanh
+from cnn.layers import Conv, avg_pool, correlate, max_pool, relu, scaled_tanh
 from cnn.models.registry import register
 
 # Table I of the paper: C3 map j reads the S2 maps C3_TABLE[j].
@@ -78,7 +78,7 @@ def _check_s4(x: jax.Array, c1: jax.Array) -> None:
 
 class LeNet5(nn.Module):
     num_classes: int = 10
-    activation: Callable[[jax.Array], jax.Array] = nn.relu
+    activation: Callable[[jax.Array], jax.Array] = relu
     # 2 turns a 28×28 image into the paper's 32×32 field; use 0 for 32×32 inputs.
     c1_padding: int = 2
 

@@ -45,7 +45,7 @@ from functools import partial
 import flax.linen as nn
 import jax
 
-from cnn.layers import Dropout, global_avg_pool
+from cnn.layers import Dropout, global_avg_pool, relu
 from cnn.layers.blocks import ConvBN, InvertedResidual, conv_padding, make_divisible
 from cnn.models.registry import register
 
@@ -64,7 +64,7 @@ class DepthwiseSeparable(nn.Module):
 
     features: int
     stride: int = 1
-    activation: Activation = nn.relu
+    activation: Activation = relu
     padding_style: str = "torch"
     bn_epsilon: float = 1e-5
     bn_momentum: float = 0.9
@@ -88,7 +88,7 @@ class MobileNetV1(nn.Module):
 
     num_classes: int = 1000
     alpha: float = 1.0
-    activation: Activation = nn.relu
+    activation: Activation = relu
     padding_style: str = "torch"
     bn_epsilon: float = 1e-5
     bn_momentum: float = 0.9
@@ -153,7 +153,7 @@ class MobileNetV2(nn.Module):
         return nn.Dense(self.num_classes, kernel_init=_CLASSIFIER_INIT, name="classifier")(x), taps
 
 
-_RE, _HS = nn.relu, jax.nn.hard_swish
+_RE, _HS = relu, jax.nn.hard_swish
 # (kernel, expanded width, output width, squeeze-and-excite, activation, stride) per block (the paper's
 # Tables 1 and 2, torchvision's inverted_residual_setting).
 _V3_LARGE = (

@@ -61,7 +61,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnn.layers import BorderWarning, Conv, Dropout, avg_pool, global_avg_pool, max_pool, pad, same_padding
+from cnn.layers import BorderWarning, Conv, Dropout, avg_pool, global_avg_pool, max_pool, pad, relu, same_padding
 from cnn.layers.blocks import ConvBN
 from cnn.layers.norm import BatchNorm
 from cnn.models.registry import register
@@ -91,7 +91,7 @@ class SeparableUnit(nn.Module):
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         k, channels = self.kernel_size, x.shape[-1]
         x = Conv(channels, (k, k), stride=self.stride, padding="SAME", groups=channels, use_bias=False,
-                 kernel_init=_DEPTHWISE_INIT, name="depthwise")(nn.relu(x))
+                 kernel_init=_DEPTHWISE_INIT, name="depthwise")(relu(x))
         x = Conv(self.features, (1, 1), use_bias=False, kernel_init=_KERNEL_INIT, name="pointwise")(x)
         return BatchNorm(self.bn_momentum, self.bn_epsilon, name="bn")(x, train)
 
@@ -109,7 +109,7 @@ class Adjust(nn.Module):
     def __call__(self, p: jax.Array, x: jax.Array, train: bool) -> jax.Array:
         conv = partial(Conv, self.features // 2, (1, 1), use_bias=False, kernel_init=_KERNEL_INIT)
         if p.shape[2] != x.shape[2]:
-            p = nn.relu(p)
+            p = relu(p)
             # 1×1 average pools with stride 2, i.e. samplings; offset by one pixel, the two see every pixel.
             path1 = conv(name="path1")(p[:, ::2, ::2])
             path2 = conv(name="path2")(pad(p, [(0, 1), (0, 1)])[:, 1::2, 1::2])
@@ -117,7 +117,7 @@ class Adjust(nn.Module):
                 jnp.concatenate([path1, path2], axis=-1), train)
         if p.shape[-1] != self.features:
             return ConvBN(self.features, (1, 1), activation=None, bn_epsilon=self.bn_epsilon,
-                          bn_momentum=self.bn_momentum, kernel_init=_KERNEL_INIT, name="projection")(nn.relu(p), train)
+                          bn_momentum=self.bn_momentum, kernel_init=_KERNEL_INIT, name="projection")(relu(p), train)
         return p
 
 
@@ -135,7 +135,7 @@ class _Cell(nn.Module):
 
         def make_h() -> jax.Array:
             return ConvBN(self.filters, (1, 1), activation=None, kernel_init=_KERNEL_INIT, **bn, name="base")(
-                nn.relu(x), train)
+                relu(x), train)
 
         def make_p() -> jax.Array:
             return x if p is None else Adjust(self.filters, **bn, name="adjust")(p, x, train)
@@ -208,7 +208,7 @@ class AuxHead(nn.Module):
         with warnings.catch_warnings():
             # TF-slim's VALID 5×5/3 pool leaves a border unread on most grids (21 → 6 at 331 drops one row).
             warnings.simplefilter("ignore", BorderWarning)
-            x = avg_pool(nn.relu(x), 5, 3)
+            x = avg_pool(relu(x), 5, 3)
         x = unit(128, (1, 1), name="proj")(x, train)
         x = unit(768, x.shape[1:3], name="conv")(x, train)
         return nn.Dense(self.num_classes, kernel_init=_KERNEL_INIT, name="fc")(x.reshape(x.shape[0], -1))
@@ -267,7 +267,7 @@ class NASNet(nn.Module):
                 aux = AuxHead(self.num_classes, self.bn_epsilon, self.bn_momentum, name="aux")(x, train)
                 if train:
                     taps["aux_logits"] = (aux,)
-        x = taps["features"] = global_avg_pool(nn.relu(x))
+        x = taps["features"] = global_avg_pool(relu(x))
         x = Dropout(self.dropout)(x, train)
         return nn.Dense(self.num_classes, kernel_init=_KERNEL_INIT, name="classifier")(x), taps
 

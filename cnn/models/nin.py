@@ -30,7 +30,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from cnn.layers import Conv, Dropout, avg_pool, global_avg_pool, max_pool
+from cnn.layers import Conv, Dropout, avg_pool, global_avg_pool, max_pool, relu
 from cnn.models.registry import register
 
 
@@ -56,9 +56,9 @@ class NiN(nn.Module):
                 pooled = pool(x, 3, 2, ceil_mode=True)
                 x = taps[f"pool{i - 1}"] = pooled
                 x = Dropout(self.dropout)(x, train)
-            x = nn.relu(Conv(widths[0], (kernel, kernel), padding=padding, name=names[0])(x))
+            x = relu(Conv(widths[0], (kernel, kernel), padding=padding, name=names[0])(x))
             for width, name in zip(widths[1:], names[1:]):
-                x = nn.relu(Conv(width, (1, 1), name=name)(x))
+                x = relu(Conv(width, (1, 1), name=name)(x))
             taps[f"mlpconv{i}"] = x
         return global_avg_pool(x), taps
 

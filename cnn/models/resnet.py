@@ -73,7 +73,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnn.layers import BatchNorm, Conv, Dropout, global_avg_pool, max_pool, pad
+from cnn.layers import BatchNorm, Conv, Dropout, global_avg_pool, max_pool, pad, relu
 from cnn.models.registry import register
 
 _HE_FAN_OUT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
@@ -142,12 +142,12 @@ class ResidualBlock(nn.Module):
             if self.zero_init_last:
                 raise ValueError(f"{self.name}: a pre-activation block ends in a convolution, not a BN, so it "
                                  "has no last γ to zero; zero_init_residual is for post-activation nets")
-            y = x if self.activated_input else nn.relu(self._bn(x, train, "preact_bn"))
+            y = x if self.activated_input else relu(self._bn(x, train, "preact_bn"))
             # The shortcut runs first: Keras lists the projection before the branch's same-shaped last 1×1.
             shortcut = self._shortcut(x, y, train)
             for i, (features, kernel, stride, groups) in enumerate(specs, start=1):
                 if i > 1:
-                    y = nn.relu(self._bn(y, train, f"bn{i - 1}"))
+                    y = relu(self._bn(y, train, f"bn{i - 1}"))
                 if i == last and self.dropout:
                     y = Dropout(self.dropout)(y, train)
                 # Keras ResNetV2 gives a bias only to the convolution that no BN follows.
@@ -161,8 +161,8 @@ class ResidualBlock(nn.Module):
             y = self._conv(y, features, kernel, stride, groups, self.conv_bias, f"conv{i}")
             y = self._bn(y, train, f"bn{i}", zero=self.zero_init_last and i == last)
             if i < last:
-                y = nn.relu(y)
-        return nn.relu(shortcut + self._residual(y))
+                y = relu(y)
+        return relu(shortcut + self._residual(y))
 
     def _residual(self, y: jax.Array) -> jax.Array:
         """The branch's output F(x) just before the sum; a hook for blocks that rescale it (SENet)."""
@@ -256,7 +256,7 @@ class ResNet(nn.Module):
         x = Conv(self.stem_width, (k, k), stride=self.stem_stride, padding=k // 2, kernel_init=_HE_FAN_OUT,
                  use_bias=self.conv_bias and not (self.preact and self.stem_norm), name="stem_conv")(x)
         if self.stem_norm:
-            x = nn.relu(bn(name="stem_bn")(x, train))
+            x = relu(bn(name="stem_bn")(x, train))
         if self.stem_pool:
             x = _zero_padded_pool(x) if self.pool_zero_padding else max_pool(x, 3, 2, 1)
         taps["stem"] = x
@@ -274,7 +274,7 @@ class ResNet(nn.Module):
                           name=f"stage{s}_block{b}")(x, train)
             taps[f"stage{s}"] = x
         if self.preact:
-            x = nn.relu(bn(name="final_bn")(x, train))
+            x = relu(bn(name="final_bn")(x, train))
         x = taps["features"] = global_avg_pool(x)
         return nn.Dense(self.num_classes, name="fc")(x), taps
 

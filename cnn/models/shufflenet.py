@@ -53,7 +53,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnn.layers import avg_pool, global_avg_pool, max_pool
+from cnn.layers import avg_pool, global_avg_pool, max_pool, relu
 from cnn.layers.blocks import ConvBN, make_divisible
 from cnn.models.registry import register
 
@@ -102,8 +102,8 @@ class ShuffleUnit(nn.Module):
         branch = self.features - channels if self.stride > 1 else self.features
         y = conv_bn(branch, (1, 1), groups=self.groups, activation=None, name="pointwise2")(y, train)
         if self.stride == 1:
-            return nn.relu(x + y)
-        return nn.relu(jnp.concatenate([avg_pool(x, 3, self.stride, 1), y], axis=-1))
+            return relu(x + y)
+        return relu(jnp.concatenate([avg_pool(x, 3, self.stride, 1), y], axis=-1))
 
 
 # Table 1: the stage-2 output width of ShuffleNet 1× for each group count g (stages 3 and 4 double it).

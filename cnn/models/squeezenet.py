@@ -35,7 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnn.layers import BorderWarning, Conv, Dropout, global_avg_pool, max_pool
+from cnn.layers import BorderWarning, Conv, Dropout, global_avg_pool, max_pool, relu
 from cnn.models.registry import register
 
 # (squeeze, expand) of fire2..fire9, the same in both versions.
@@ -52,9 +52,9 @@ class Fire(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        s = nn.relu(Conv(self.squeeze, (1, 1), kernel_init=_he_uniform, name="squeeze")(x))
-        e1 = nn.relu(Conv(self.expand, (1, 1), kernel_init=_he_uniform, name="expand1x1")(s))
-        e3 = nn.relu(Conv(self.expand, (3, 3), padding=1, kernel_init=_he_uniform, name="expand3x3")(s))
+        s = relu(Conv(self.squeeze, (1, 1), kernel_init=_he_uniform, name="squeeze")(x))
+        e1 = relu(Conv(self.expand, (1, 1), kernel_init=_he_uniform, name="expand1x1")(s))
+        e3 = relu(Conv(self.expand, (3, 3), padding=1, kernel_init=_he_uniform, name="expand3x3")(s))
         return jnp.concatenate([e1, e3], axis=-1)
 
 
@@ -77,13 +77,13 @@ class SqueezeNet(nn.Module):
             # At 224 (and any even size) the stride-2 stem never reads the last row and column, as in
             # torchvision: (224 − 7)/2 + 1 = 109.5. That is the reference architecture, not a mistake to flag.
             warnings.simplefilter("ignore", BorderWarning)
-            x = taps["conv1"] = nn.relu(stem(x))
+            x = taps["conv1"] = relu(stem(x))
         for number, (squeeze, expand) in enumerate(FIRES, start=2):
             if number in self.pool_before:
                 x = max_pool(x, 3, 2, ceil_mode=True)
             x = taps[f"fire{number}"] = Fire(squeeze, expand, name=f"fire{number}")(x)
         x = Dropout(self.dropout)(x, train)
-        x = taps["conv10"] = nn.relu(Conv(self.num_classes, (1, 1), kernel_init=nn.initializers.normal(0.01),
+        x = taps["conv10"] = relu(Conv(self.num_classes, (1, 1), kernel_init=nn.initializers.normal(0.01),
                                           name="conv10")(x))
         return global_avg_pool(x), taps
 

@@ -46,7 +46,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnn.layers import BorderWarning, Conv, Dropout, LocalResponseNorm, max_pool
+from cnn.layers import BorderWarning, Conv, Dropout, LocalResponseNorm, max_pool, relu
 from cnn.models.registry import register
 
 
@@ -90,19 +90,19 @@ class CnnM2048(nn.Module):
             # At 224, (224 − 7)/2 + 1 = 109.5: conv1 never reads the last row and column, as in CNN-M (Caffe
             # rounds down too). That is the reference architecture, not a mistake to flag.
             warnings.simplefilter("ignore", BorderWarning)
-            x = taps["conv1"] = nn.relu(conv1(x))
+            x = taps["conv1"] = relu(conv1(x))
         x = taps["norm1"] = LocalResponseNorm()(x)
         x = taps["pool1"] = _pool(x)
-        x = taps["conv2"] = nn.relu(Conv(256, (5, 5), stride=2, padding=1, name="conv2")(x))
+        x = taps["conv2"] = relu(Conv(256, (5, 5), stride=2, padding=1, name="conv2")(x))
         if self.conv2_norm:
             x = taps["norm2"] = LocalResponseNorm()(x)
         x = taps["pool2"] = _pool(x)
         for i in (3, 4, 5):
-            x = taps[f"conv{i}"] = nn.relu(Conv(512, (3, 3), padding=1, name=f"conv{i}")(x))
+            x = taps[f"conv{i}"] = relu(Conv(512, (3, 3), padding=1, name=f"conv{i}")(x))
         x = taps["pool5"] = _pool(x)
         x = x.reshape(x.shape[0], -1)
         for name, width in (("full6", 4096), ("full7", 2048)):
-            x = taps[name] = nn.relu(nn.Dense(width, name=name)(x))
+            x = taps[name] = relu(nn.Dense(width, name=name)(x))
             x = Dropout(self.dropout)(x, train)
         taps["features"] = taps["full7"]
         return nn.Dense(self.num_classes, name="full8")(x), taps

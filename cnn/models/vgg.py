@@ -43,7 +43,7 @@ from functools import partial
 import flax.linen as nn
 import jax
 
-from cnn.layers import BatchNorm, Conv, Dropout, LocalResponseNorm, adaptive_avg_pool, max_pool
+from cnn.layers import BatchNorm, Conv, Dropout, LocalResponseNorm, adaptive_avg_pool, max_pool, relu
 from cnn.models.registry import register
 
 # Table 1: the kernel size of every convolution, block by block.
@@ -91,16 +91,16 @@ class VGG(nn.Module):
                 x = Conv(width, (k, k), padding=k // 2, kernel_init=conv_init, name=f"conv{b}_{i}")(x)
                 if self.batch_norm:
                     x = BatchNorm(momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=f"bn{b}_{i}")(x, train)
-                x = nn.relu(x)
+                x = relu(x)
                 if self.lrn and b == i == 1:
                     x = LocalResponseNorm()(x)
             x = taps[f"stage{b}"] = max_pool(x, 2)
         x = adaptive_avg_pool(x, (self.pool_size, self.pool_size))
         x = x.reshape(x.shape[0], -1)
         dense = partial(nn.Dense, kernel_init=nn.initializers.normal(0.01))
-        x = taps["fc6"] = nn.relu(dense(self.hidden, name="fc6")(x))
+        x = taps["fc6"] = relu(dense(self.hidden, name="fc6")(x))
         x = Dropout(self.dropout)(x, train)
-        x = taps["features"] = nn.relu(dense(self.hidden, name="fc7")(x))
+        x = taps["features"] = relu(dense(self.hidden, name="fc7")(x))
         x = Dropout(self.dropout)(x, train)
         return dense(self.num_classes, name="fc8")(x), taps
 

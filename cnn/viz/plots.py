@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -49,3 +50,66 @@ def write_curves(workdir: str) -> str | None:
         return None
     path = os.path.join(workdir, "plots", "curves.png")
     return plot_curves(records, path, title=os.path.basename(os.path.abspath(workdir)))
+
+
+def displayable(image: np.ndarray) -> np.ndarray:
+    """An (H, W) or (H, W, 1|3) array of any range as what imshow draws: (H, W) grey or (H, W, 3) RGB in [0, 1],
+    stretched from its own minimum to its maximum (a constant image becomes mid-grey)."""
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
+        raise ValueError(f"can only draw (H, W), (H, W, 1) or (H, W, 3) images, got shape {image.shape}")
+    low, high = image.min(), image.max()
+    return np.full_like(image, 0.5) if high == low else (image - low) / (high - low)
+
+
+def plot_image_grid(images: Sequence[np.ndarray], path: str, titles: Sequence[str] | None = None, title: str = "",
+                    columns: int | None = None, cmap: str = "gray", tile_inches: float = 1.3) -> str:
+    """Images side by side in a grid, each stretched to its own range (`displayable`); writes a PNG at `path`."""
+    if len(images) == 0:
+        raise ValueError(f"no images to draw for {path}")
+    columns = columns or min(len(images), max(1, int(np.ceil(np.sqrt(len(images))))))
+    rows = -(-len(images) // columns)
+    fig = Figure(figsize=(columns * tile_inches, rows * tile_inches + (0.4 if title else 0)), layout="constrained")
+    axes = np.asarray(fig.subplots(rows, columns, squeeze=False)).ravel()
+    for i, ax in enumerate(axes):
+        ax.set_axis_off()
+        if i < len(images):
+            ax.imshow(displayable(images[i]), cmap=cmap, interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return save_png(fig, path)
+
+
+def upsample(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A coarse (h, w) map stretched bilinearly to `shape` (H, W), as Grad-CAM and occlusion maps are drawn over
+    the image they explain (jax.image.resize; edges are aligned as half-pixel centres)."""
+    import jax
+
+    return np.asarray(jax.image.resize(np.asarray(heatmap, np.float32), shape, "bilinear"))
+
+
+def plot_overlays(images: Sequence[np.ndarray], heatmaps: Sequence[np.ndarray], path: str,
+                  titles: Sequence[str] | None = None, title: str = "", cmap: str = "jet") -> str:
+    """For each image: the image, then the heatmap (upsampled to the image) drawn half-transparent over it in
+    grey; writes a PNG at `path`."""
+    if len(images) != len(heatmaps) or not images:
+        raise ValueError(f"need one heatmap per image, got {len(images)} images and {len(heatmaps)} heatmaps")
+    fig = Figure(figsize=(2.6, 1.3 * len(images) + (0.4 if title else 0)), layout="constrained")
+    axes = fig.subplots(len(images), 2, squeeze=False)
+    for i, (image, heatmap) in enumerate(zip(images, heatmaps)):
+        shown = displayable(image)
+        grey = shown if shown.ndim == 2 else shown.mean(-1)
+        for ax in axes[i]:
+            ax.set_axis_off()
+        axes[i, 0].imshow(shown, cmap="gray", interpolation="nearest")
+        axes[i, 1].imshow(grey, cmap="gray", interpolation="nearest")
+        axes[i, 1].imshow(displayable(upsample(heatmap, grey.shape)), cmap=cmap, alpha=0.5, interpolation="nearest")
+        if titles is not None:
+            axes[i, 0].set_title(titles[i], fontsize=7, loc="left")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return save_png(fig, path)
