@@ -9,6 +9,9 @@ r"""The one entry point: parses flags and calls one library function per mode.
     python launch.py summary --model resnet50 [--input-size 224] [--depth 2] [--json]
     python launch.py analyze --model resnet50 [--input-size 224] [--depth 2] [--json] [--plot DIR]
     python launch.py analyze --checkpoint runs/lenet5 [--json] [--plot DIR]
+    python launch.py visualize --workdir runs/lenet5 --method gradcam [--index 0,1,2] [--layer c3] [--class K] \
+        --out DIR
+    python launch.py visualize --model resnet50 --image photo.png --method guided_backprop --out DIR
 
 Exit codes: 0 done (or stopped by SIGTERM after checkpointing), 1 an error the message explains,
 130 stopped by ctrl-C (SIGINT) after checkpointing.
@@ -25,16 +28,17 @@ from ml_collections import config_flags
 
 from cnn.config import ConfigError, check_overrides
 
-MODES = ("train", "eval", "curves", "bench", "summary", "analyze")
+MODES = ("train", "eval", "curves", "bench", "summary", "analyze", "visualize")
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, path[:arg].", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for config.json, metrics.jsonl and checkpoints.")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", "latest", "eval: which checkpoint, latest, best or a step number; "
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "latest", "eval, visualize: which checkpoint, latest, best or a step; "
                                   "analyze: a run's workdir, whose latest checkpoint and test images are analysed.")
-_MODEL = flags.DEFINE_string("model", None, "bench, summary, analyze: the model's registered name.")
+_MODEL = flags.DEFINE_string("model", None, "bench, summary, analyze, visualize: the model's registered name.")
 _BATCH_SIZE = flags.DEFINE_integer("batch-size", 256, "bench: global batch size.", lower_bound=1)
 _INPUT_SIZE = flags.DEFINE_integer("input-size", None,
-                                   "bench, summary, analyze: input height and width (default: the model's).",
+                                   "bench, summary, analyze, visualize: input height and width (default: the "
+                                   "model's).",
                                    lower_bound=1)
 _COMPUTE_DTYPE = flags.DEFINE_enum("compute-dtype", "float32", ["float32", "bfloat16"], "bench: compute precision.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "bench: timed runs; the median is reported.", lower_bound=1)
@@ -46,6 +50,20 @@ _PLOT = flags.DEFINE_string("plot", None, "analyze: also measure the effective r
                             "effective_field.png and receptive_field.png into this folder.")
 _SAMPLES = flags.DEFINE_integer("samples", 16, "analyze --plot: inputs the effective field is averaged over.",
                                 lower_bound=1)
+
+_METHOD = flags.DEFINE_string("method", None, "visualize: feature_maps, filters, filter_evolution, saliency, "
+                              "activation_max, deconvnet, guided_backprop, occlusion, cam, gradcam, top_patches, "
+                              "curves or confusion.")
+_OUT = flags.DEFINE_string("out", None, "visualize: folder for the PNGs and .npy arrays.")
+_IMAGE = flags.DEFINE_string("image", None, "visualize: an image file (PNG, JPEG or .npy) to explain instead of "
+                             "test images; required with --model.")
+_INDEX = flags.DEFINE_list("index", ["0"], "visualize: which test images of the run's dataset, e.g. 0,1,2.")
+_LAYER = flags.DEFINE_string("layer", None, "visualize: a tap (c3, stage4) or module path (stage4_block2/conv3); "
+                             "default: the method's own.")
+_CLASS = flags.DEFINE_integer("class", None, "visualize: the class to explain (default: each image's prediction).",
+                              lower_bound=0)
+_UNIT = flags.DEFINE_integer("unit", None, "visualize top_patches, activation_max: a channel of --layer.",
+                             lower_bound=0)
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
@@ -138,6 +156,30 @@ def _effective_field(report, model, variables, inputs) -> dict:
             "erf_radius95": erf.radius95, "erf_samples": _SAMPLES.value, "plots": paths}
 
 
+def _visualize() -> None:
+    from cnn.data import DatasetError
+    from cnn.viz.subject import from_model, from_run
+    from cnn.viz.visualize import Options, visualize
+
+    if _WORKDIR.value is None and _IMAGE.value is None:
+        raise app.UsageError("visualize --model NAME needs --image FILE (a random-weight model has no test set)")
+    try:
+        indices = [int(i) for i in _INDEX.value]
+    except ValueError:
+        sys.exit(f"error: --index takes test-image numbers separated by commas, got {','.join(_INDEX.value)}")
+    try:
+        if _WORKDIR.value is not None:
+            subject = from_run(_WORKDIR.value, _CHECKPOINT.value, indices, _IMAGE.value)
+        else:
+            subject = from_model(_MODEL.value, _IMAGE.value, _INPUT_SIZE.value)
+        options = Options(layer=_LAYER.value, class_index=_CLASS.value, unit=_UNIT.value)
+        paths = visualize(subject, _METHOD.value, _OUT.value, options)
+    except (ValueError, ConfigError, DatasetError) as e:  # a bad flag value, an unknown layer, a damaged workdir
+        sys.exit(f"error: {e}")
+    for path in paths:
+        print(f"wrote {path}")
+
+
 def main(argv: list[str]) -> None:
     if len(argv) != 2 or argv[1] not in MODES:
         raise app.UsageError(f"give exactly one mode, one of {', '.join(MODES)}; got {argv[1:]}")
@@ -148,6 +190,10 @@ def main(argv: list[str]) -> None:
     from cnn import compile_cache  # here, not at the top: jax's import would slow --help
 
     compile_cache.enable()
+    if mode == "visualize":
+        if (_MODEL.value is None) == (_WORKDIR.value is None) or _METHOD.value is None or _OUT.value is None:
+            raise app.UsageError("visualize needs --method, --out and one of --workdir DIR or --model NAME")
+        return _visualize()
     if mode == "analyze":
         if _MODEL.value is None and not flags.FLAGS["checkpoint"].present:
             raise app.UsageError("analyze needs --model NAME or --checkpoint WORKDIR")

@@ -26,6 +26,7 @@ class Trained:
     variables: dict[str, Any]  # {"params": ..., "batch_stats": ...} as `model.apply` takes them
     dataset: data.Dataset
     step: int  # the checkpoint's step
+    workdir: str
 
     def test_images(self, count: int) -> jax.Array:
         """The first `count` test images, normalised as the model saw them in training."""
@@ -54,4 +55,4 @@ def load_trained(workdir: str, which: str = "latest") -> Trained:
         run.checkpointer.close()
     variables = {"params": state.params, **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
     model = run.state.apply_fn.__self__  # the state's apply_fn is the run's model.apply
-    return Trained(config, model, variables, run.dataset, step)
+    return Trained(config, model, variables, run.dataset, step, workdir)

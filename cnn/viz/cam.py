@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnn.viz.probe import activations, last_spatial_tap, layer_gradient
+from cnn.viz.probe import activations, last_spatial_tap, layer_gradient, spatial_taps
 
 
 def grad_cam(model: nn.Module, variables: Any, images: jax.Array, classes: Sequence[int] | np.ndarray,
@@ -59,8 +59,9 @@ def _linear_head(model: nn.Module, variables: Any, images: jax.Array) -> tuple[j
 def cam(model: nn.Module, variables: Any, images: jax.Array, classes: Sequence[int] | np.ndarray,
         layer: str | None = None) -> jax.Array:
     """Zhou et al.'s class activation map of each image's class at `layer` (default: the deepest feature-map
-    tap), shape (N, h, w). The layer's global average must be what the linear head reads, else ValueError."""
-    layer = layer or last_spatial_tap(model, variables, images.shape[1:])
+    tap, even 1×1), shape (N, h, w). The layer's global average must be what the linear head reads, else
+    ValueError."""
+    layer = layer or (spatial_taps(model, variables, images.shape[1:], smallest=1) or [""])[-1]
     maps = activations(model, variables, images, [layer])[layer]
     features, kernel = _linear_head(model, variables, images)
     pooled = maps.mean(axis=(1, 2)) if maps.ndim == 4 else None

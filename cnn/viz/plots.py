@@ -65,8 +65,10 @@ def displayable(image: np.ndarray) -> np.ndarray:
 
 
 def plot_image_grid(images: Sequence[np.ndarray], path: str, titles: Sequence[str] | None = None, title: str = "",
-                    columns: int | None = None, cmap: str = "gray", tile_inches: float = 1.3) -> str:
-    """Images side by side in a grid, each stretched to its own range (`displayable`); writes a PNG at `path`."""
+                    columns: int | None = None, cmap: str | Sequence[str] = "gray", tile_inches: float = 1.3) -> str:
+    """Images side by side in a grid, each stretched to its own range (`displayable`) and drawn in `cmap` (one
+    for all, or one per image); writes a PNG at `path`."""
+    cmaps = [cmap] * len(images) if isinstance(cmap, str) else list(cmap)
     if len(images) == 0:
         raise ValueError(f"no images to draw for {path}")
     columns = columns or min(len(images), max(1, int(np.ceil(np.sqrt(len(images))))))
@@ -76,7 +78,7 @@ def plot_image_grid(images: Sequence[np.ndarray], path: str, titles: Sequence[st
     for i, ax in enumerate(axes):
         ax.set_axis_off()
         if i < len(images):
-            ax.imshow(displayable(images[i]), cmap=cmap, interpolation="nearest")
+            ax.imshow(displayable(images[i]), cmap=cmaps[i], interpolation="nearest")
             if titles is not None:
                 ax.set_title(titles[i], fontsize=7)
     if title:
@@ -94,22 +96,22 @@ def upsample(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def plot_overlays(images: Sequence[np.ndarray], heatmaps: Sequence[np.ndarray], path: str,
                   titles: Sequence[str] | None = None, title: str = "", cmap: str = "jet") -> str:
-    """For each image: the image, then the heatmap (upsampled to the image) drawn half-transparent over it in
-    grey; writes a PNG at `path`."""
+    """One column per image: the image above, the heatmap (upsampled to the image) drawn half-transparent over
+    it in grey below; writes a PNG at `path`."""
     if len(images) != len(heatmaps) or not images:
         raise ValueError(f"need one heatmap per image, got {len(images)} images and {len(heatmaps)} heatmaps")
-    fig = Figure(figsize=(2.6, 1.3 * len(images) + (0.4 if title else 0)), layout="constrained")
-    axes = fig.subplots(len(images), 2, squeeze=False)
+    fig = Figure(figsize=(1.6 * len(images), 3.4 + (0.3 if title else 0)), layout="constrained")
+    axes = fig.subplots(2, len(images), squeeze=False)
     for i, (image, heatmap) in enumerate(zip(images, heatmaps)):
         shown = displayable(image)
         grey = shown if shown.ndim == 2 else shown.mean(-1)
-        for ax in axes[i]:
+        for ax in axes[:, i]:
             ax.set_axis_off()
-        axes[i, 0].imshow(shown, cmap="gray", interpolation="nearest")
-        axes[i, 1].imshow(grey, cmap="gray", interpolation="nearest")
-        axes[i, 1].imshow(displayable(upsample(heatmap, grey.shape)), cmap=cmap, alpha=0.5, interpolation="nearest")
+        axes[0, i].imshow(shown, cmap="gray", interpolation="nearest")
+        axes[1, i].imshow(grey, cmap="gray", interpolation="nearest")
+        axes[1, i].imshow(displayable(upsample(heatmap, grey.shape)), cmap=cmap, alpha=0.5, interpolation="nearest")
         if titles is not None:
-            axes[i, 0].set_title(titles[i], fontsize=7, loc="left")
+            axes[0, i].set_title(titles[i], fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
     return save_png(fig, path)

@@ -69,9 +69,11 @@ def tap_shapes(model: nn.Module, variables: Any, input_shape: tuple[int, ...]) -
     return {name: shapes[name].shape for name in order}
 
 
-def spatial_taps(model: nn.Module, variables: Any, input_shape: tuple[int, ...]) -> list[str]:
-    """The taps that are feature maps (N, H, W, C) with H, W > 1, in the order the model computes them."""
-    return [name for name, s in tap_shapes(model, variables, input_shape).items() if len(s) == 4 and s[1] * s[2] > 1]
+def spatial_taps(model: nn.Module, variables: Any, input_shape: tuple[int, ...], smallest: int = 2) -> list[str]:
+    """The taps that are feature maps (N, H, W, C) of at least `smallest` positions, in the order the model
+    computes them."""
+    return [name for name, s in tap_shapes(model, variables, input_shape).items()
+            if len(s) == 4 and s[1] * s[2] >= smallest]
 
 
 def last_spatial_tap(model: nn.Module, variables: Any, input_shape: tuple[int, ...]) -> str:

@@ -27,3 +27,23 @@ def fashion_lenet(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("fashion_lenet"))
     train_and_evaluate(config, workdir)
     return load_trained(workdir)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(shared_tiny_data_dir, tmp_path_factory):
+    """A LeNet-5 run of 12 steps on the tiny IDX set, checkpointed every 4 steps (three checkpoints kept)."""
+    from cnn.train import train_and_evaluate
+
+    config = load_config(CONFIG)
+    config.dataset.data_dir = str(shared_tiny_data_dir)
+    config.batch_size = 16
+    config.num_train_steps = 12
+    config.log_every_steps = 2
+    config.eval_every_steps = 4
+    config.checkpoint_every_steps = 4
+    config.keep_checkpoints = 3
+    config.schedule.name = "constant"
+    config.schedule.warmup_epochs = 0.0
+    workdir = str(tmp_path_factory.mktemp("tiny_run"))
+    train_and_evaluate(config, workdir)
+    return workdir
