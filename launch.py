@@ -62,8 +62,13 @@ _LAYER = flags.DEFINE_string("layer", None, "visualize: a tap (c3, stage4) or mo
                              "default: the method's own.")
 _CLASS = flags.DEFINE_integer("class", None, "visualize: the class to explain (default: each image's prediction).",
                               lower_bound=0)
-_UNIT = flags.DEFINE_integer("unit", None, "visualize top_patches, activation_max: a channel of --layer.",
+_UNIT = flags.DEFINE_integer("unit", None, "visualize: a channel of --layer (top_patches, activation_max, filters; "
+                             "saliency, deconvnet and guided_backprop then send back its strongest unit).",
                              lower_bound=0)
+_PATCH = flags.DEFINE_integer("patch", None, "visualize occlusion: the grey square's side (default: a seventh of the "
+                              "image's side).", lower_bound=1)
+_STRIDE = flags.DEFINE_integer("stride", None, "visualize occlusion: its step (default: half the patch).",
+                               lower_bound=1)
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
@@ -132,11 +137,9 @@ def _random_model(name: str, input_shape: tuple[int, ...]):
     """The registered model with fresh initial weights, and standard-normal inputs for its effective field."""
     import jax
 
-    from cnn.models.registry import create, spec
+    from cnn.models.registry import initialized
 
-    model = create(name, num_classes=spec(name).num_classes)
-    variables = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))(
-        jax.ShapeDtypeStruct((1, *input_shape), jax.numpy.float32))
+    model, variables = initialized(name, input_shape)
     return model, variables, lambda n: jax.random.normal(jax.random.key(1), (n, *input_shape))
 
 
@@ -165,6 +168,8 @@ def _visualize() -> None:
         raise app.UsageError("visualize --model NAME needs --image FILE (a random-weight model has no test set)")
     try:
         indices = [int(i) for i in _INDEX.value]
+        if not indices:
+            raise ValueError
     except ValueError:
         sys.exit(f"error: --index takes test-image numbers separated by commas, got {','.join(_INDEX.value)}")
     try:
@@ -172,7 +177,8 @@ def _visualize() -> None:
             subject = from_run(_WORKDIR.value, _CHECKPOINT.value, indices, _IMAGE.value)
         else:
             subject = from_model(_MODEL.value, _IMAGE.value, _INPUT_SIZE.value)
-        options = Options(layer=_LAYER.value, class_index=_CLASS.value, unit=_UNIT.value)
+        options = Options(layer=_LAYER.value, class_index=_CLASS.value, unit=_UNIT.value, patch=_PATCH.value,
+                          stride=_STRIDE.value)
         paths = visualize(subject, _METHOD.value, _OUT.value, options)
     except (ValueError, ConfigError, DatasetError) as e:  # a bad flag value, an unknown layer, a damaged workdir
         sys.exit(f"error: {e}")

@@ -68,7 +68,7 @@ def check_overrides(argv: Sequence[str], flag: str = "config") -> None:
 # Keys that change how a run is logged or saved, not what it computes: they may differ on resume.
 BOOKKEEPING_KEYS = frozenset({
     "log_every_steps", "eval_every_steps", "checkpoint_every_steps", "keep_checkpoints",
-    "keep_best_checkpoints", "dataset.data_dir",
+    "keep_best_checkpoints", "keep_checkpoint_epochs", "dataset.data_dir",
     # A run may resume on another device count: the global batch is the same, so the computation is
     # too, up to the order of floating-point sums.
     "mesh.data",

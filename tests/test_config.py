@@ -19,6 +19,7 @@ def test_identical_configs_and_bookkeeping_changes_do_not_count():
     changed = _config()
     changed.log_every_steps = 1
     changed.dataset.data_dir = "/elsewhere"
+    changed.keep_checkpoint_epochs = (1, 2)  # absent from the saved run: a run from before the key existed
     assert run_changing_differences(saved, _config()) == []
     assert run_changing_differences(saved, changed) == []
 

@@ -19,6 +19,6 @@ from cnn.models import (  # noqa: F401
     two_stream,
     vgg,
 )
-from cnn.models.registry import ModelSpec, create, names, spec
+from cnn.models.registry import ModelSpec, create, initialized, names, spec
 
-__all__ = ["ModelSpec", "create", "names", "spec"]
+__all__ = ["ModelSpec", "create", "initialized", "names", "spec"]

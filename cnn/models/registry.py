@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 
@@ -45,3 +46,15 @@ def spec(name: str) -> ModelSpec:
 def create(name: str, *, num_classes: int, **overrides) -> nn.Module:
     """Returns the linen Module registered as `name`, with `num_classes` outputs and field overrides."""
     return spec(name).factory(num_classes=num_classes, **overrides)
+
+
+def initialized(name: str, input_shape: tuple[int, int, int] | None = None, seed: int = 0) -> tuple[nn.Module, Any]:
+    """The model registered as `name` (its paper's class count) and its initial variables for one input of
+    `input_shape` (default: the paper's), built by one compiled program: eager init compiles every operation."""
+    import jax
+    import jax.numpy as jnp
+
+    model_spec = spec(name)
+    model = create(name, num_classes=model_spec.num_classes)
+    shape = jax.ShapeDtypeStruct((1, *(input_shape or model_spec.input_shape)), jnp.float32)
+    return model, jax.jit(lambda x: model.init(jax.random.key(seed), x, train=False))(shape)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import orbax.checkpoint as ocp
@@ -45,19 +45,23 @@ def _savable(state: TrainState) -> dict:
 
 
 class Checkpointer:
-    """Saves every `every_steps` steps (and on demand); keeps the latest `keep` and the best `keep_best`.
+    """Saves every `every_steps` steps, at each of `keep_steps` (and on demand); keeps the latest `keep`, the
+    best `keep_best` and those at `keep_steps` (the snapshots a filter-evolution figure is drawn from).
 
     Only checkpoints saved with metrics (at an evaluation step) compete for best.
     """
 
-    def __init__(self, workdir: str, every_steps: int, keep: int, keep_best: int = 1):
-        preserve = [checkpoint_managers.LatestN(keep)]
+    def __init__(self, workdir: str, every_steps: int, keep: int, keep_best: int = 1,
+                 keep_steps: Sequence[int] = ()):
+        preserve = [checkpoint_managers.LatestN(keep), checkpoint_managers.CustomSteps(keep_steps)]
         if keep_best > 0:
             preserve.append(checkpoint_managers.BestN(
                 get_metric_fn=_best_metric, n=keep_best,
                 keep_checkpoints_without_metrics=False))
         options = ocp.CheckpointManagerOptions(
-            save_decision_policy=checkpoint_managers.FixedIntervalPolicy(every_steps),
+            save_decision_policy=checkpoint_managers.AnySavePolicy([
+                checkpoint_managers.FixedIntervalPolicy(every_steps),
+                checkpoint_managers.SpecificStepsPolicy(tuple(keep_steps))]),
             preservation_policy=checkpoint_managers.AnyPreservationPolicy(preserve),
             # Orbax persists metrics (and reloads them on resume, for BestN) only when best_fn is set.
             best_fn=_best_metric, best_mode="max",

@@ -99,7 +99,9 @@ def build_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
     except ValueError as e:  # bad init.* values, or a model that cannot take these images: the message says which
         raise ConfigError(str(e)) from None
     train_fn, eval_fn = compile_steps(config, dataset, mesh)
+    # .get: runs written before the key existed are still read back (load_trained, resume)
+    keep_steps = [round(epoch * per_epoch) for epoch in config.get("keep_checkpoint_epochs", ())]
     checkpointer = Checkpointer(workdir, every(config.checkpoint_every_steps, per_epoch),
-                                config.keep_checkpoints, config.keep_best_checkpoints)
+                                config.keep_checkpoints, config.keep_best_checkpoints, keep_steps)
     return Run(config, dataset, per_epoch, total_steps, schedule, state, dropout_key, checkpointer,
                mesh, train_fn, eval_fn)

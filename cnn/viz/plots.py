@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+
+MIN_WIDTH_INCHES = 3.2  # so that a one-image figure still has room for its title
 
 
 def save_png(fig: Figure, path: str) -> str:
@@ -73,7 +77,8 @@ def plot_image_grid(images: Sequence[np.ndarray], path: str, titles: Sequence[st
         raise ValueError(f"no images to draw for {path}")
     columns = columns or min(len(images), max(1, int(np.ceil(np.sqrt(len(images))))))
     rows = -(-len(images) // columns)
-    fig = Figure(figsize=(columns * tile_inches, rows * tile_inches + (0.4 if title else 0)), layout="constrained")
+    width = max(columns * tile_inches, MIN_WIDTH_INCHES)
+    fig = Figure(figsize=(width, rows * tile_inches + (0.5 if title else 0)), layout="constrained")
     axes = np.asarray(fig.subplots(rows, columns, squeeze=False)).ravel()
     for i, ax in enumerate(axes):
         ax.set_axis_off()
@@ -81,9 +86,14 @@ def plot_image_grid(images: Sequence[np.ndarray], path: str, titles: Sequence[st
             ax.imshow(displayable(images[i]), cmap=cmaps[i], interpolation="nearest")
             if titles is not None:
                 ax.set_title(titles[i], fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=9)
+    _suptitle(fig, title, width)
     return save_png(fig, path)
+
+
+def _suptitle(fig: Figure, title: str, width_inches: float) -> None:
+    """The figure's title, wrapped to its width (about 11 characters an inch at 9 points)."""
+    if title:
+        fig.suptitle(textwrap.fill(title, max(20, int(11 * width_inches))), fontsize=9)
 
 
 def upsample(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -100,7 +110,8 @@ def plot_overlays(images: Sequence[np.ndarray], heatmaps: Sequence[np.ndarray], 
     it in grey below; writes a PNG at `path`."""
     if len(images) != len(heatmaps) or not images:
         raise ValueError(f"need one heatmap per image, got {len(images)} images and {len(heatmaps)} heatmaps")
-    fig = Figure(figsize=(1.6 * len(images), 3.4 + (0.3 if title else 0)), layout="constrained")
+    width = max(1.6 * len(images), MIN_WIDTH_INCHES)
+    fig = Figure(figsize=(width, 3.4 + (0.5 if title else 0)), layout="constrained")
     axes = fig.subplots(2, len(images), squeeze=False)
     for i, (image, heatmap) in enumerate(zip(images, heatmaps)):
         shown = displayable(image)
@@ -112,6 +123,5 @@ def plot_overlays(images: Sequence[np.ndarray], heatmaps: Sequence[np.ndarray], 
         axes[1, i].imshow(displayable(upsample(heatmap, grey.shape)), cmap=cmap, alpha=0.5, interpolation="nearest")
         if titles is not None:
             axes[0, i].set_title(titles[i], fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=9)
+    _suptitle(fig, title, width)
     return save_png(fig, path)

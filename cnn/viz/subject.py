@@ -88,16 +88,13 @@ def from_run(workdir: str, checkpoint: str = "latest", indices: Sequence[int] = 
 def from_model(name: str, image: str, input_size: int | None = None, seed: int = 0) -> Subject:
     """The zoo model `name` with initial weights (seed `seed`) looking at the file `image`, standardised to zero
     mean and unit variance (a model with fresh weights has no training statistics to normalise by)."""
-    from cnn.models.registry import create, spec
+    from cnn.models.registry import initialized, spec
 
-    model_spec = spec(name)
-    height, width, channels = model_spec.input_shape
+    height, width, channels = spec(name).input_shape
     shape = (input_size, input_size, channels) if input_size else (height, width, channels)
-    model = create(name, num_classes=model_spec.num_classes)
-    variables = jax.jit(lambda x: model.init(jax.random.key(seed), x, train=False))(
-        jax.ShapeDtypeStruct((1, *shape), jnp.float32))
+    model, variables = initialized(name, shape, seed)
     picture = read_image(image, shape)[None]
     pixels = picture.astype(np.float32)
     inputs = jnp.asarray((pixels - pixels.mean()) / max(float(pixels.std()), 1e-6))
-    names = tuple(str(k) for k in range(model_spec.num_classes))
+    names = tuple(str(k) for k in range(spec(name).num_classes))
     return Subject(f"{name}, random weights (seed {seed})", model, variables, inputs, picture, None, names)

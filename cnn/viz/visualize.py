@@ -21,7 +21,7 @@ TOP_PATCH_IMAGES = 2000  # test images searched for a unit's strongest responses
 class Options:
     layer: str | None = None  # a tap or module path; each method has its default
     class_index: int | None = None  # the class explained; default: each image's predicted class
-    unit: int | None = None  # top_patches, activation_max: a channel of `layer`
+    unit: int | None = None  # a channel of `layer`: top_patches, activation_max, filters, and the gradient images
     patch: int | None = None  # occlusion: the square's side (default: a seventh of the image's side)
     stride: int | None = None  # occlusion: its step (default: half the patch)
 
@@ -57,18 +57,24 @@ def _feature_maps(subject: Subject, options: Options, out: str) -> list[str]:
 
 
 def _gradient_images(method: str) -> Callable[[Subject, Options, str], list[str]]:
-    compute = {"saliency": attribution.saliency, "deconvnet": attribution.deconvnet,
-               "guided_backprop": attribution.guided_backprop}[method]
+    rule = {"saliency": "gradient", "deconvnet": "deconvnet", "guided_backprop": "guided"}[method]
 
     def run(subject: Subject, options: Options, out: str) -> list[str]:
         classes = _classes(subject, options)
-        result = np.asarray(compute(subject.model, subject.variables, subject.inputs, classes))
+        if options.layer is not None and options.unit is not None:  # Zeiler & Fergus: one feature map's top unit
+            result = attribution.input_gradient(subject.model, subject.variables, subject.inputs, None, rule,
+                                                options.layer, options.unit)
+            captions = [f"{options.layer} channel {options.unit}"] * len(classes)
+        else:
+            result = attribution.input_gradient(subject.model, subject.variables, subject.inputs, classes, rule)
+            captions = _captions(subject, classes)
+        result = np.abs(result).max(-1) if method == "saliency" else np.asarray(result)
         _save(out, method, result)
-        captions = _captions(subject, classes) + [""] * len(classes)
         heat = "hot" if method == "saliency" else "gray"
-        return [plot_image_grid([*subject.pictures, *result], os.path.join(out, f"{method}.png"), captions,
-                                f"{subject.title}: {method.replace('_', ' ')}", columns=len(classes),
-                                cmap=["gray"] * len(classes) + [heat] * len(classes), tile_inches=1.6)]
+        return [plot_image_grid([*subject.pictures, *result], os.path.join(out, f"{method}.png"),
+                                captions + [""] * len(classes), f"{subject.title}: {method.replace('_', ' ')}",
+                                columns=len(classes), cmap=["gray"] * len(classes) + [heat] * len(classes),
+                                tile_inches=1.6)]
 
     return run
 
@@ -106,7 +112,7 @@ def _activation_max(subject: Subject, options: Options, out: str) -> list[str]:
         channels = [options.unit] if options.unit is not None else range(8)
         targets = [{"layer": options.layer, "channel": c} for c in channels]
     else:
-        classes = [options.class_index] if options.class_index is not None else range(min(10, len(subject.class_names)))
+        classes = range(min(10, len(subject.class_names))) if options.class_index is None else [options.class_index]
         targets = [{"class_index": c} for c in classes]
     results = [activation_max.activation_maximization(subject.model, subject.variables, shape, **t) for t in targets]
     _save(out, "activation_max", np.stack([r.image for r in results]))
@@ -127,7 +133,7 @@ def _top_patches(subject: Subject, options: Options, out: str) -> list[str]:
         name = f"top_patches_{layer.replace('/', '.')}_{channel}"
         _save(out, name, np.stack([p.patch for p in found]))
         paths.append(top_patches.plot_top_patches(found, os.path.join(out, f"{name}.png"),
-                                                  f"{subject.title}: {layer} channel {channel}, top {len(found)} "
+                                                  f"{subject.title}\n{layer} channel {channel}: top {len(found)} "
                                                   f"of {len(images)} images"))
     return paths
 
@@ -153,9 +159,8 @@ def _confusion(subject: Subject, options: Options, out: str) -> list[str]:
     _workdir(subject, "confusion")
     matrix = confusion.trained_confusion(subject.trained)
     _save(out, "confusion", matrix)
-    accuracy = np.trace(matrix) / matrix.sum()
     return [confusion.plot_confusion(matrix, subject.class_names, os.path.join(out, "confusion.png"),
-                                     f"{subject.title}: test top-1 {accuracy:.4f}")]
+                                     subject.title)]
 
 
 def _curves(subject: Subject, options: Options, out: str) -> list[str]:

@@ -24,6 +24,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.checkpoint_every_steps = -1  # <= 0: at the end of every epoch
     config.keep_checkpoints = 3  # the latest N are kept
     config.keep_best_checkpoints = 1  # and the best N by test top-1 (`launch.py eval --checkpoint=best`)
+    # and those at the end of these epochs, for `launch.py visualize --method filter_evolution`
+    config.keep_checkpoint_epochs = (1, 2, 5, 10)
     config.compute_dtype = "float32"  # or "bfloat16": forward/backward in bf16, parameters and optimizer in f32
     config.label_smoothing = 0.0
     config.aux_loss_weight = 0.3  # per auxiliary classifier (GoogLeNet's); models without them ignore it

@@ -109,3 +109,15 @@ def test_lenet5_with_he_init():
         # The sample std of n normal draws is off by about 1/sqrt(2n) relative; allow five times that.
         assert w.std() == pytest.approx(math.sqrt(2 / fan_in), rel=5 / math.sqrt(2 * w.size)), layer
         np.testing.assert_array_equal(out["params"][layer]["bias"], 0.0)
+
+
+def test_initialized_builds_the_registered_model_with_model_inits_variables():
+    from cnn.models import initialized
+
+    model, variables = initialized("lenet5", seed=3)
+    expected = model.init(jax.random.key(3), jnp.zeros((1, 28, 28, 1)), train=False)
+    assert model.num_classes == 10 and model.c1_padding == 2
+    for got, want in zip(jax.tree.leaves(variables), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    with pytest.raises(ValueError, match="lenet5"):
+        initialized("lenet")

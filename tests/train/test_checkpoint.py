@@ -64,6 +64,16 @@ def test_resolve_names_latest_best_and_steps_and_explains_what_is_missing(tmp_pa
     checkpointer.close()
 
 
+def test_checkpoints_at_keep_steps_are_saved_off_the_interval_and_outlive_the_latest_n(tmp_path):
+    state = _state(0)
+    checkpointer = Checkpointer(str(tmp_path), every_steps=4, keep=2, keep_best=0, keep_steps=[3, 8])
+    for step in range(1, 21):
+        if checkpointer.should_save(step):
+            checkpointer.save(step, state.replace(step=step))
+    checkpointer.close()
+    assert Checkpointer(str(tmp_path), every_steps=4, keep=2).steps() == [3, 8, 16, 20]
+
+
 def test_no_checkpoints_means_the_fresh_state_is_kept(tmp_path):
     state = _state(0)
     checkpointer = Checkpointer(str(tmp_path), every_steps=1, keep=1)

@@ -92,3 +92,22 @@ def test_guided_backprop_runs_through_a_batch_normalised_residual_network():
     plain, guided = input_gradient(model, variables, x, [4]), guided_backprop(model, variables, x, [4])
     assert plain.shape == guided.shape == x.shape and np.isfinite(guided).all()
     assert not np.allclose(plain, guided)
+
+
+def test_a_feature_maps_strongest_unit_is_sent_back_alone():
+    model, variables, x = _two_layer()
+    w1 = np.asarray(variables["params"]["hidden"]["kernel"])
+    hidden = np.asarray(model.apply(variables, x)[1]["hidden"])  # (3, 12): one "position" per image
+    channel = int(np.argmax(hidden.max(axis=0)))
+    open_gate = np.where(hidden[:, channel:channel + 1] > 0, w1[:, channel], 0.0).reshape(x.shape)
+    # the seed gradient is +1, so guided = gradient (the ReLU's forward gate), and deconvnet passes it even
+    # through a closed ReLU
+    expected = {"gradient": open_gate, "guided": open_gate, "deconvnet": np.broadcast_to(w1[:, channel], (3, 25))}
+    assert not np.all(hidden[:, channel] > 0)
+    for rule, want in expected.items():
+        got = input_gradient(model, variables, x, None, rule, "hidden", channel)
+        np.testing.assert_allclose(got, want.reshape(x.shape), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="out of range"):
+        input_gradient(model, variables, x, None, "guided", "hidden", 12)
+    with pytest.raises(ValueError, match="not both"):
+        input_gradient(model, variables, x, [1, 1, 1], "guided", "hidden", 0)

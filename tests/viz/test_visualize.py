@@ -75,6 +75,11 @@ def test_the_cli_runs_a_method_and_names_bad_input(tiny_run, tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"wrote {tmp_path / 'saliency.png'}" in done.stdout
     assert np.load(tmp_path / "saliency.npy").shape == (2, 28, 28)
+    done = _launch("--workdir", tiny_run, "--method", "occlusion", "--patch", "14", "--stride", "14", "--out",
+                   str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    quadrants = np.load(tmp_path / "occlusion.npy")[0].reshape(2, 14, 2, 14)
+    np.testing.assert_array_equal(quadrants, quadrants[:, :1, :, :1] * np.ones((1, 14, 1, 14)))  # one value each
     for args, message in [
         (["--workdir", tiny_run, "--method", "gradcam", "--layer", "c4"], "no tap or module 'c4'"),
         (["--workdir", tiny_run, "--method", "saliency", "--index", "99999"], "--index must be in"),
