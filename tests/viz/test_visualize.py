@@ -23,10 +23,14 @@ def _is_png(path):
         return f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.fixture(scope="module")
+def run_subject(tiny_run):
+    return from_run(tiny_run, indices=[0, 3])
+
+
 @pytest.mark.parametrize("method", RUN_METHODS)
-def test_every_method_writes_pictures_of_a_finished_run(tiny_run, tmp_path, method):
-    subject = from_run(tiny_run, indices=[0, 3])
-    paths = visualize(subject, method, str(tmp_path), Options(unit=1))
+def test_every_method_writes_pictures_of_a_finished_run(run_subject, tmp_path, method):
+    paths = visualize(run_subject, method, str(tmp_path), Options(unit=1))
     assert paths and all(_is_png(p) and os.path.getsize(p) > 2000 for p in paths)
 
 
