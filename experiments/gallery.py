@@ -1,9 +1,10 @@
 r"""The README's visualisation gallery, drawn by `launch.py visualize` itself: every method on the default
 LeNet-5 run and on ResNet-50 (random weights for the image methods; a 30-step Fashion-MNIST run for the
-methods that read a workdir), timed, with a chosen few PNGs copied into docs/gallery/.
+methods that read a workdir), CAM on a CIFAR ResNet-20 trained one epoch on Fashion-MNIST (LeNet-5 has no
+global-average-pooling head), timed, with a chosen few PNGs copied into docs/gallery/.
 
     python launch.py train --config experiments/fashion_mnist/lenet5.py --workdir runs/gallery_lenet5
-    python experiments/gallery.py --run runs/gallery_lenet5   # about 7 minutes on 2 CPU cores
+    python experiments/gallery.py --run runs/gallery_lenet5   # about 10 minutes on 2 CPU cores
 """
 
 from __future__ import annotations
@@ -34,19 +35,33 @@ CHOSEN = {
     ("lenet5", "activation_max.png"): "lenet5_activation_max.png",
     ("lenet5", "top_patches_c3_0.png"): "lenet5_top_patches_c3.png",
     ("lenet5", "confusion.png"): "lenet5_confusion.png",
+    ("resnet20", "cam.png"): "resnet20_cam.png",
     ("resnet50", "filters.png"): "resnet50_filters.png",
     ("resnet50", "guided_backprop.png"): "resnet50_guided_backprop.png",
     ("resnet50", "gradcam.png"): "resnet50_gradcam.png",
 }
 
 
-def _visualize(out: str, method: str, *args: str) -> float:
+def _launch(*args: str) -> float:
+    """Runs `launch.py ARGS`, stopping with its error output if it fails; the seconds it took."""
     start = time.perf_counter()
-    command = [sys.executable, os.path.join(ROOT, "launch.py"), "visualize", "--method", method, "--out", out, *args]
+    command = [sys.executable, os.path.join(ROOT, "launch.py"), *args]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
     return time.perf_counter() - start
+
+
+def _visualize(out: str, method: str, *args: str) -> float:
+    return _launch("visualize", "--method", method, "--out", out, *args)
+
+
+def _train(workdir: str, model: str, *overrides: str) -> str:
+    """A Fashion-MNIST run of `model` by the default experiment's recipe with `overrides`; its workdir."""
+    config = os.path.join(ROOT, "experiments", "fashion_mnist", "lenet5.py")
+    _launch("train", "--config", config, "--workdir", workdir, f"--config.model.name={model}",
+            "--config.keep_checkpoint_epochs=()", *overrides)
+    return workdir
 
 
 def _input_image(run: str, path: str) -> None:
@@ -78,15 +93,15 @@ def main() -> None:
     for method in IMAGE_METHODS:
         extra = {"activation_max": ["--class", "1"], "top_patches": ["--layer", "stage1"]}.get(method, [])
         timings[("resnet50", method)] = _visualize(resnet_out, method, "--model", "resnet50", "--image", image, *extra)
-    resnet_run = os.path.join(args.scratch, "resnet50_run")
-    subprocess.run([sys.executable, os.path.join(ROOT, "launch.py"), "train", "--config",
-                    os.path.join(ROOT, "experiments", "fashion_mnist", "lenet5.py"), "--workdir", resnet_run,
-                    "--config.model.name=resnet50", "--config.num_train_steps=30", "--config.eval_every_steps=10",
-                    "--config.checkpoint_every_steps=10", "--config.keep_checkpoint_epochs=()",
-                    "--config.schedule.warmup_epochs=0"], check=True,
-                   capture_output=True)
+    resnet_run = _train(os.path.join(args.scratch, "resnet50_run"), "resnet50", "--config.num_train_steps=30",
+                        "--config.eval_every_steps=10", "--config.checkpoint_every_steps=10",
+                        "--config.schedule.warmup_epochs=0")
     for method in WORKDIR_METHODS:
         timings[("resnet50 run", method)] = _visualize(resnet_out, method, "--workdir", resnet_run)
+    cam_run = _train(os.path.join(args.scratch, "resnet20_run"), "resnet20_cifar", "--config.num_epochs=1",
+                     "--config.schedule.warmup_epochs=0.2")
+    timings[("resnet20 run", "cam")] = _visualize(os.path.join(args.scratch, "resnet20"), "cam", "--workdir", cam_run,
+                                                  "--index", IMAGES)
     os.makedirs(GALLERY, exist_ok=True)
     for (folder, name), target in CHOSEN.items():
         shutil.copyfile(os.path.join(args.scratch, folder, name), os.path.join(GALLERY, target))
