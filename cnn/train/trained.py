@@ -16,7 +16,7 @@ from cnn import data
 from cnn.config import ConfigError
 from cnn.train.checkpoint import CheckpointError
 from cnn.train.compiled import input_normalizer
-from cnn.train.run import build_run
+from cnn.train.run import Run, build_run
 
 
 @dataclasses.dataclass
@@ -34,8 +34,9 @@ class Trained:
         return input_normalizer(self.dataset)(jnp.asarray(batch["image"]))
 
 
-def load_trained(workdir: str, which: str = "latest") -> Trained:
-    """The checkpoint `which` (latest, best or a step) of the run in `workdir`, with the config it was trained by."""
+def read_run(workdir: str) -> Run:
+    """The run in `workdir` rebuilt from the config it was trained by, fresh state and open checkpointer (close
+    it); CheckpointError or ConfigError naming what is missing or damaged."""
     path = os.path.join(workdir, "config.json")
     if not os.path.isfile(path):
         raise CheckpointError(f"{os.path.abspath(workdir)} holds no config.json: not a run's workdir "
@@ -47,12 +48,21 @@ def load_trained(workdir: str, which: str = "latest") -> Trained:
             config = ml_collections.ConfigDict(json.load(f))
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path} is not valid JSON ({e}); it was damaged after the run wrote it") from None
-    run = build_run(config, workdir)
+    return build_run(config, workdir)
+
+
+def run_model(run: Run) -> nn.Module:
+    """The run's model: its state's apply_fn is the model's bound apply."""
+    return run.state.apply_fn.__self__
+
+
+def load_trained(workdir: str, which: str = "latest") -> Trained:
+    """The checkpoint `which` (latest, best or a step) of the run in `workdir`, with the config it was trained by."""
+    run = read_run(workdir)
     try:
         step = run.checkpointer.resolve(which)
         state = run.checkpointer.restore(run.state, step)
     finally:
         run.checkpointer.close()
     variables = {"params": state.params, **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
-    model = run.state.apply_fn.__self__  # the state's apply_fn is the run's model.apply
-    return Trained(config, model, variables, run.dataset, step, workdir)
+    return Trained(run.config, run_model(run), variables, run.dataset, step, workdir)

@@ -203,14 +203,12 @@ def plot_filter_evolution(evolution: Sequence[Snapshot], path: str, title: str =
 def filter_evolution(workdir: str, layer: str | None = None) -> list[Snapshot]:
     """The kernel of `layer` (default: the first convolution) at every checkpoint `workdir` keeps, oldest first."""
     # Here, not at the top: cnn.train imports cnn.viz to draw its curves.
-    from cnn.train.run import build_run
-    from cnn.train.trained import load_trained
+    from cnn.train.trained import read_run, run_model
 
-    trained = load_trained(workdir)  # checks the workdir and reads the config it was trained by
-    layer = layer or first_conv_layer(trained.model, trained.dataset.image_shape)
-    conv_kernel(trained.variables, layer)  # a wrong name fails here, before the checkpoints are read
-    run = build_run(trained.config, workdir)  # its fresh state is the template every checkpoint restores into
+    run = read_run(workdir)  # its fresh state is the template every checkpoint restores into
     try:
+        layer = layer or first_conv_layer(run_model(run), run.dataset.image_shape)
+        conv_kernel({"params": run.state.params}, layer)  # a wrong name fails here, before the checkpoints are read
         evolution = []
         for step in run.checkpointer.steps():
             state = run.checkpointer.restore(run.state, step)

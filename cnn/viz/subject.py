@@ -13,7 +13,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnn.data import augment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,13 +62,13 @@ def read_image(path: str, shape: tuple[int, int, int]) -> np.ndarray:
 def from_run(workdir: str, checkpoint: str = "latest", indices: Sequence[int] = (0,),
              image: str | None = None) -> Subject:
     """A finished run's checkpoint with test images `indices` (or the file `image`), normalised as in training."""
+    from cnn.train.compiled import input_normalizer
     from cnn.train.trained import load_trained
 
     trained = load_trained(workdir, checkpoint)
     dataset = trained.dataset
     if image is not None:
-        picture = read_image(image, dataset.image_shape)[None]
-        inputs, labels = augment.normalize(picture, dataset.mean, dataset.std), None
+        picture, labels = read_image(image, dataset.image_shape)[None], None
     else:
         indices = np.asarray(indices)
         if indices.min() < 0 or indices.max() >= len(dataset.test):
@@ -77,8 +76,7 @@ def from_run(workdir: str, checkpoint: str = "latest", indices: Sequence[int] = 
                              f"got {indices.tolist()}")
         batch = dataset.test.batch(indices)
         picture, labels = batch["image"], np.asarray(batch["label"])
-        inputs = jnp.asarray(picture) if picture.dtype != np.uint8 else augment.normalize(picture, dataset.mean,
-                                                                                           dataset.std)
+    inputs = input_normalizer(dataset)(jnp.asarray(picture))  # uint8 pixels as in training; float splits already are
     name = trained.config.model.name
     title = f"{name}, {os.path.basename(os.path.abspath(workdir))} step {trained.step}"
     return Subject(title, trained.model, trained.variables, inputs, np.asarray(picture), labels,

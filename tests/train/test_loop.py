@@ -9,29 +9,12 @@ import pytest
 from PIL import Image
 from tensorboard.backend.event_processing import event_accumulator
 
-from cnn.config import ConfigError, load_config
+from cnn.config import ConfigError
 from cnn.train import NonFiniteLossError, train_and_evaluate
 from cnn.train.checkpoint import Checkpointer
 from cnn.train.metrics import read_metrics
 from cnn.train.run import build_run
-
-CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "experiments", "fashion_mnist", "lenet5.py")
-
-
-def _config(data_dir, **overrides):
-    config = load_config(CONFIG)
-    config.dataset.data_dir = str(data_dir)
-    config.batch_size = 16
-    config.num_train_steps = 12
-    config.log_every_steps = 2
-    config.eval_every_steps = 4
-    config.checkpoint_every_steps = 4
-    config.keep_checkpoint_epochs = ()  # these tests pin the latest-N and best-N retention alone
-    config.schedule.name = "constant"
-    config.schedule.warmup_epochs = 0.0
-    for key, value in overrides.items():
-        config[key] = value
-    return config
+from tests.tiny_runs import tiny_config as _config  # no per-epoch keepers: retention is latest N and best N
 
 
 def _without_speed(records):

@@ -34,16 +34,8 @@ def tiny_run(shared_tiny_data_dir, tmp_path_factory):
     """A LeNet-5 run of 12 steps on the tiny IDX set, checkpointed every 4 steps (three checkpoints kept)."""
     from cnn.train import train_and_evaluate
 
-    config = load_config(CONFIG)
-    config.dataset.data_dir = str(shared_tiny_data_dir)
-    config.batch_size = 16
-    config.num_train_steps = 12
-    config.log_every_steps = 2
-    config.eval_every_steps = 4
-    config.checkpoint_every_steps = 4
-    config.keep_checkpoints = 3
-    config.schedule.name = "constant"
-    config.schedule.warmup_epochs = 0.0
+    from tests.tiny_runs import tiny_config
+
     workdir = str(tmp_path_factory.mktemp("tiny_run"))
-    train_and_evaluate(config, workdir)
+    train_and_evaluate(tiny_config(shared_tiny_data_dir), workdir)
     return workdir
