@@ -12,6 +12,9 @@ r"""The one entry point: parses flags and calls one library function per mode.
     python launch.py visualize --workdir runs/lenet5 --method gradcam [--index 0,1,2] [--layer c3] [--class K] \
         --out DIR
     python launch.py visualize --model resnet50 --image photo.png --method guided_backprop --out DIR
+    python launch.py transfer --config experiments/transfer/lenet5.py:digits --source runs/lenet5_source \
+        --workdir runs/lenet5_digits [--config.transfer.strategy=freeze ...]
+    python launch.py probe --config experiments/transfer/lenet5.py:digits --source runs/lenet5_source [--json]
 
 Exit codes: 0 done (or stopped by SIGTERM after checkpointing), 1 an error the message explains,
 130 stopped by ctrl-C (SIGINT) after checkpointing.
@@ -28,7 +31,7 @@ from ml_collections import config_flags
 
 from cnn.config import ConfigError, check_overrides
 
-MODES = ("train", "eval", "curves", "bench", "summary", "analyze", "visualize")
+MODES = ("train", "eval", "curves", "bench", "summary", "analyze", "visualize", "transfer", "probe")
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, path[:arg].", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for config.json, metrics.jsonl and checkpoints.")
@@ -42,7 +45,7 @@ _INPUT_SIZE = flags.DEFINE_integer("input-size", None,
                                    lower_bound=1)
 _COMPUTE_DTYPE = flags.DEFINE_enum("compute-dtype", "float32", ["float32", "bfloat16"], "bench: compute precision.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "bench: timed runs; the median is reported.", lower_bound=1)
-_JSON = flags.DEFINE_bool("json", False, "bench, summary, analyze: print JSON instead of a table (summary, analyze: "
+_JSON = flags.DEFINE_bool("json", False, "bench, summary, analyze, probe: print JSON instead of a table (summary, analyze: "
                           "one object per line).")
 _DEPTH = flags.DEFINE_integer("depth", 1, "summary, analyze: list modules down to this many levels below the model.",
                               lower_bound=1)
@@ -51,6 +54,8 @@ _PLOT = flags.DEFINE_string("plot", None, "analyze: also measure the effective r
 _SAMPLES = flags.DEFINE_integer("samples", 16, "analyze --plot: inputs the effective field is averaged over.",
                                 lower_bound=1)
 
+_SOURCE = flags.DEFINE_string("source", None, "transfer, probe: the workdir of the trained source run (sets "
+                              "config.transfer.source).")
 _METHOD = flags.DEFINE_string("method", None, "visualize: feature_maps, filters, filter_evolution, saliency, "
                               "activation_max, deconvnet, guided_backprop, occlusion, cam, gradcam, top_patches, "
                               "curves or confusion.")
@@ -186,6 +191,18 @@ def _visualize() -> None:
         print(f"wrote {path}")
 
 
+def _probe() -> None:
+    from cnn.data import DatasetError
+    from cnn.train.checkpoint import CheckpointError
+    from cnn.transfer.source_probes import probe_source
+
+    try:
+        table = probe_source(_CONFIG.value)
+    except (ValueError, ConfigError, DatasetError, CheckpointError) as e:
+        sys.exit(f"error: {e}")
+    print("\n".join(json.dumps(row) for row in table.rows()) if _JSON.value else table.markdown())
+
+
 def main(argv: list[str]) -> None:
     if len(argv) != 2 or argv[1] not in MODES:
         raise app.UsageError(f"give exactly one mode, one of {', '.join(MODES)}; got {argv[1:]}")
@@ -204,6 +221,15 @@ def main(argv: list[str]) -> None:
         if _MODEL.value is None and not flags.FLAGS["checkpoint"].present:
             raise app.UsageError("analyze needs --model NAME or --checkpoint WORKDIR")
         return _analyze()
+    if mode in ("transfer", "probe"):
+        if _SOURCE.value is None or _CONFIG.value is None or (mode == "transfer" and _WORKDIR.value is None):
+            raise app.UsageError(f"{mode} needs --config and --source" + (" and --workdir" if mode == "transfer" else ""))
+        if "transfer" not in _CONFIG.value:
+            sys.exit(f"error: {flags.FLAGS['config'].config_filename} has no config.transfer section; use a config "
+                     "from experiments/transfer/")
+        _CONFIG.value.transfer.source = _SOURCE.value
+        if mode == "probe":
+            return _probe()
     if mode in ("bench", "summary"):
         if _MODEL.value is None:
             raise app.UsageError(f"{mode} needs --model NAME")
@@ -217,7 +243,7 @@ def main(argv: list[str]) -> None:
     from cnn.viz import write_curves
 
     try:
-        if mode == "train":
+        if mode in ("train", "transfer"):
             _print_metrics("test ", train_and_evaluate(_CONFIG.value, _WORKDIR.value))
         elif mode == "eval":
             result = evaluate_checkpoint(_CONFIG.value, _WORKDIR.value, _CHECKPOINT.value)

@@ -56,6 +56,20 @@ def _create_model(config: ml_collections.ConfigDict, num_classes: int):
         raise ConfigError(f"config.model: {e}") from None
 
 
+def wants_transfer(config: ml_collections.ConfigDict) -> bool:
+    """Whether `config` fine-tunes a source run: a `transfer` section naming one (`cnn.transfer.finetune`)."""
+    return bool(config.get("transfer") and config.transfer.get("source"))
+
+
+def load_dataset(dataset: ml_collections.ConfigDict) -> data.Dataset:
+    """The dataset `config.dataset` names, with its class and few-shot subsets."""
+    # .get: the subset keys came with transfer learning; configs written before them load the whole set.
+    return data.load(dataset.name, dataset.data_dir or None, image_size=dataset.image_size,
+                     train_split=dataset.train_split, eval_split=dataset.eval_split,
+                     classes=tuple(dataset.get("classes", ())), train_per_class=dataset.get("train_per_class", 0),
+                     subset_seed=dataset.get("subset_seed", 0))
+
+
 def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Refuses a workdir whose config.json describes a different run, listing the keys that differ."""
     path = os.path.join(workdir, "config.json")
@@ -83,21 +97,29 @@ def build_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
     """Loads the dataset and initialises the model, optimizer, checkpointer and compiled steps that `config` names."""
     mesh = make_mesh(config.mesh.data)
     check_batch_size(config.batch_size, mesh)
-    dataset = data.load(config.dataset.name, config.dataset.data_dir or None, image_size=config.dataset.image_size,
-                        train_split=config.dataset.train_split, eval_split=config.dataset.eval_split)
+    dataset = load_dataset(config.dataset)
     try:
         per_epoch = data.steps_per_epoch(len(dataset.train), config.batch_size)
     except ValueError as e:
         raise ConfigError(f"config.batch_size: {e}") from None
     total_steps = _total_steps(config, per_epoch)
-    model = _create_model(config, dataset.num_classes)
     schedule = build_schedule(config.schedule, config.optimizer.learning_rate, per_epoch, total_steps)
+    tx = build_optimizer(config.optimizer, schedule)
+    fine_tuning = None
+    if wants_transfer(config):
+        # Imported here: fine-tuning reads its source run back through cnn.train.
+        from cnn.transfer.finetune import fine_tuning as build_fine_tuning
+        fine_tuning = build_fine_tuning(config, dataset, tx, per_epoch)
+        model, tx = fine_tuning.model, fine_tuning.tx
+    else:
+        model = _create_model(config, dataset.num_classes)
     init_key, dropout_key = jax.random.split(jax.random.key(config.seed))
     try:
-        state = create_train_state(model, build_optimizer(config.optimizer, schedule), init_key, dataset.image_shape,
-                                   config.init.name, config.init.std)
+        state = create_train_state(model, tx, init_key, dataset.image_shape, config.init.name, config.init.std)
     except ValueError as e:  # bad init.* values, or a model that cannot take these images: the message says which
         raise ConfigError(str(e)) from None
+    if fine_tuning is not None:
+        state = fine_tuning.start(state, config.transfer.strategy)
     train_fn, eval_fn = compile_steps(config, dataset, mesh)
     # .get: runs written before the key existed are still read back (load_trained, resume)
     keep_steps = [round(epoch * per_epoch) for epoch in config.get("keep_checkpoint_epochs", ())]

@@ -1,0 +1,93 @@
+"""Fine-tuning a trained source network on a target dataset: what `config.transfer` asks of a run.
+
+`config.transfer`:
+  source        the source run's workdir (`launch.py transfer --source DIR` sets it)
+  checkpoint    which of its checkpoints: best, latest or a step
+  cut           the tap whose activation feeds the new head; every layer after it is dropped
+  head_input    avg | flatten: how a feature-map cut becomes the head's input (`cnn.transfer.surgery`)
+  strategy, freeze_until, fade_*, layer_decay: `cnn.transfer.strategies`
+
+`config.model.name` must name the source's model (the run checks it, so a config says what it
+fine-tunes). The target images must have the source's input shape (`dataset.image_size` resizes
+the digits; Fashion-MNIST classes are already 28×28).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import ml_collections
+import optax
+
+from cnn.config import ConfigError
+from cnn.data import Dataset
+from cnn.train.state import TrainState
+from cnn.train.trained import Trained, load_trained
+from cnn.transfer.groups import DROPPED, HEAD, layer_groups
+from cnn.transfer.strategies import fine_tuning_optimizer, group_multipliers, still_groups
+from cnn.transfer.surgery import Transferred
+
+
+@dataclasses.dataclass
+class FineTuning:
+    model: Transferred
+    tx: optax.GradientTransformation
+    labels: dict  # each parameter's layer group, shaped like the model's params
+    multipliers: dict  # group -> learning-rate multiplier (a float or a schedule of the step)
+    source: Trained
+
+    def start(self, state: TrainState, strategy: str) -> TrainState:
+        """`state` (freshly initialised) with the backbone's variables set to the source's, except from scratch."""
+        if strategy == "scratch":
+            return state
+        return state.replace(params=_with_backbone(state.params, self.source.variables["params"], "params"),
+                             batch_stats=_with_backbone(state.batch_stats,
+                                                        self.source.variables.get("batch_stats", {}), "batch_stats"))
+
+
+def _with_backbone(tree: dict, source: dict, collection: str) -> dict:
+    if not source:
+        return tree
+    if jax.tree.structure(tree["backbone"]) != jax.tree.structure(source):
+        raise ConfigError(f"the source's {collection} do not fit the backbone built from its config; was the source "
+                          "run written by another version of its model?")
+    return {**tree, "backbone": source}
+
+
+def fine_tuning(config: ml_collections.ConfigDict, dataset: Dataset, base: optax.GradientTransformation,
+                steps_per_epoch: int) -> FineTuning:
+    """The transferred model and its optimizer for `config.transfer`, with the source run read from disk."""
+    transfer = config.transfer
+    source = load_trained(transfer.source, transfer.get("checkpoint", "best"))
+    source_name = source.config.model.name
+    if config.model.name != source_name:
+        raise ConfigError(f"config.model.name is {config.model.name!r} but the source {transfer.source} trained "
+                          f"{source_name!r}; set --config.model.name={source_name}")
+    if tuple(dataset.image_shape) != tuple(source.dataset.image_shape):
+        raise ConfigError(f"the target {dataset.name} has images {tuple(dataset.image_shape)} but the source was trained "
+                          f"on {tuple(source.dataset.image_shape)}; set config.dataset.image_size to match")
+    try:
+        groups = layer_groups(source.model, source.variables, dataset.image_shape, transfer.cut)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    order = [*groups.order, HEAD]
+    multipliers = group_multipliers(transfer, order, steps_per_epoch)
+    still = set(still_groups(transfer, order))
+    model = Transferred(source.model, transfer.cut, dataset.num_classes, transfer.get("head_input", "avg"),
+                        _batch_norms_in(groups.labels, source.variables.get("batch_stats", {}), still | {DROPPED}))
+    labels = {"backbone": groups.labels, "head": {"kernel": HEAD, "bias": HEAD}}
+    return FineTuning(model, fine_tuning_optimizer(base, labels, multipliers), labels, multipliers, source)
+
+
+def _batch_norms_in(labels: dict, batch_stats: dict, groups: set[str]) -> tuple[tuple[str, ...], ...]:
+    """The paths of the BatchNorm layers (those with running statistics) whose parameters all belong to `groups`."""
+    paths = {tuple(k.key for k in path[:-1]) for path, _ in jax.tree_util.tree_flatten_with_path(batch_stats)[0]}
+    held = []
+    for path in sorted(paths):
+        node = labels
+        for key in path:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        if node and set(jax.tree.leaves(node)) <= groups:
+            held.append(path)
+    return tuple(held)
