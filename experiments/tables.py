@@ -49,9 +49,11 @@ def layers_table() -> str:
 
 
 _FIELDS = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "receptive_fields.py"))
+_TRANSFER = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "transfer", "study.py"))
 TABLES = {"models": models_table, "layers": layers_table, "rf_design": _FIELDS["design_rules_table"],
           "rf_growth": _FIELDS["growth_table"], "perf": compare.results_table,
-          "time_to_accuracy": time_to_accuracy.results_table}
+          "time_to_accuracy": time_to_accuracy.results_table, "transfer": _TRANSFER["strategies_table"],
+          "transfer_probes": _TRANSFER["probes_table"]}
 
 
 def render(text: str) -> str:

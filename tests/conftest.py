@@ -60,3 +60,25 @@ def shared_tiny_data_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("shared_data")
     _write_tiny_fashion_mnist(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def fashion_lenet(tmp_path_factory):
+    """LeNet-5 trained on the real Fashion-MNIST for one epoch (a network that has learned something), shared by
+    the tests that need one; skipped where the set is not installed (`apt-get install dataset-fashion-mnist`)."""
+    from cnn.config import load_config
+    from cnn.data import DatasetError, locate
+    from cnn.train import train_and_evaluate
+    from cnn.train.trained import load_trained
+
+    try:
+        locate("fashion_mnist")
+    except DatasetError as e:
+        pytest.skip(f"the real Fashion-MNIST is not installed: {e}")
+    config = load_config(os.path.join(os.path.dirname(__file__), "..", "experiments", "fashion_mnist", "lenet5.py"))
+    config.num_train_steps = 469  # one epoch at batch 128: about 0.85 test top-1
+    config.eval_every_steps = 469
+    config.log_every_steps = 100
+    workdir = str(tmp_path_factory.mktemp("fashion_lenet"))
+    train_and_evaluate(config, workdir)
+    return load_trained(workdir)

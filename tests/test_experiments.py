@@ -16,7 +16,15 @@ from cnn.train import train_and_evaluate
 from cnn.train.metrics import read_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "experiments", "*", "*.py")))
+
+
+def _is_config(path: str) -> bool:
+    with open(path) as f:
+        return "\ndef get_config(" in f.read()  # beside the configs: helpers and study scripts
+
+
+CONFIGS = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "experiments", "*", "*.py"))
+                 if _is_config(p))
 # The stored image shape of each dataset, for configs that use images as stored (image_size 0).
 STORED = {"fashion_mnist": (28, 28, 1), "tfds:cifar10": (32, 32, 3), "synthetic:224x224x23:101": (224, 224, 23)}
 

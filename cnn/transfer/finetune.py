@@ -1,15 +1,16 @@
 """Fine-tuning a trained source network on a target dataset: what `config.transfer` asks of a run.
 
 `config.transfer`:
-  source        the source run's workdir (`launch.py transfer --source DIR` sets it)
-  checkpoint    which of its checkpoints: best, latest or a step
+  source        a run's workdir (`launch.py transfer --source DIR` sets it) or a weights file
+                (`cnn.transfer.sources`: .keras/.h5 Keras models, .pth/.pt/.npz torchvision state dicts)
+  checkpoint    for a workdir, which of its checkpoints: best, latest or a step
   cut           the tap whose activation feeds the new head; every layer after it is dropped
   head_input    avg | flatten: how a feature-map cut becomes the head's input (`cnn.transfer.surgery`)
   strategy, freeze_until, fade_*, layer_decay: `cnn.transfer.strategies`
 
-`config.model.name` must name the source's model (the run checks it, so a config says what it
-fine-tunes). The target images must have the source's input shape (`dataset.image_size` resizes
-the digits; Fashion-MNIST classes are already 28×28).
+`config.model` names the source's model (a workdir's must match; imported weights are read into
+it, with its overrides). The target images must have the source's channels; their size may
+differ where the architecture allows (`dataset.image_size` resizes).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import optax
 from cnn.config import ConfigError
 from cnn.data import Dataset
 from cnn.train.state import TrainState
-from cnn.train.trained import Trained, load_trained
 from cnn.transfer.groups import DROPPED, HEAD, layer_groups
+from cnn.transfer.sources import Source, load_source
 from cnn.transfer.strategies import fine_tuning_optimizer, group_multipliers, still_groups
 from cnn.transfer.surgery import Transferred
 
@@ -35,7 +36,7 @@ class FineTuning:
     tx: optax.GradientTransformation
     labels: dict  # each parameter's layer group, shaped like the model's params
     multipliers: dict  # group -> learning-rate multiplier (a float or a schedule of the step)
-    source: Trained
+    source: Source
 
     def start(self, state: TrainState, strategy: str) -> TrainState:
         """`state` (freshly initialised) with the backbone's variables set to the source's, except from scratch."""
@@ -59,14 +60,10 @@ def fine_tuning(config: ml_collections.ConfigDict, dataset: Dataset, base: optax
                 steps_per_epoch: int) -> FineTuning:
     """The transferred model and its optimizer for `config.transfer`, with the source run read from disk."""
     transfer = config.transfer
-    source = load_trained(transfer.source, transfer.get("checkpoint", "best"))
-    source_name = source.config.model.name
-    if config.model.name != source_name:
-        raise ConfigError(f"config.model.name is {config.model.name!r} but the source {transfer.source} trained "
-                          f"{source_name!r}; set --config.model.name={source_name}")
-    if tuple(dataset.image_shape) != tuple(source.dataset.image_shape):
-        raise ConfigError(f"the target {dataset.name} has images {tuple(dataset.image_shape)} but the source was trained "
-                          f"on {tuple(source.dataset.image_shape)}; set config.dataset.image_size to match")
+    source = load_source(transfer, config.model)
+    if source.input_shape is not None and source.input_shape[-1] != dataset.image_shape[-1]:
+        raise ConfigError(f"the target {dataset.name} has {dataset.image_shape[-1]}-channel images but the source "
+                          f"({source.description}) takes {source.input_shape[-1]} channels")
     try:
         groups = layer_groups(source.model, source.variables, dataset.image_shape, transfer.cut)
     except ValueError as e:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -18,8 +17,8 @@ import numpy as np
 from cnn import data
 from cnn.train.compiled import input_normalizer
 from cnn.train.run import load_dataset
-from cnn.train.trained import load_trained
 from cnn.transfer.probes import ProbeResult, linear_probes
+from cnn.transfer.sources import load_source, random_variables
 
 
 @dataclasses.dataclass
@@ -51,15 +50,13 @@ def _all_images(dataset: data.Dataset, split: data.Split) -> tuple[np.ndarray, n
 
 
 def probe_source(config: ml_collections.ConfigDict, random_seed: int = 0) -> SourceProbes:
-    """Probes on every tap of `config.transfer.source` (its `config.transfer.checkpoint`) for `config.dataset`."""
-    source = load_trained(config.transfer.source, config.transfer.get("checkpoint", "best"))
+    """Probes on every tap of the source `config.transfer` names (`cnn.transfer.sources`) for `config.dataset`."""
+    source = load_source(config.transfer, config.model)
     target = load_dataset(config.dataset)
     train, test = _all_images(target, target.train), _all_images(target, target.test)
-    x = jnp.zeros((1, *target.image_shape), jnp.float32)
-    fresh = jax.jit(lambda key: source.model.init(key, x, train=False))(jax.random.key(random_seed))
 
     def probes(variables) -> list[ProbeResult]:
         return linear_probes(source.model, variables, *train, *test, target.num_classes)
 
-    name = f"{source.config.model.name} trained on {source.dataset.name}"
-    return SourceProbes(name, target.name, probes(source.variables), probes(fresh))
+    return SourceProbes(source.description, target.name, probes(source.variables),
+                        probes(random_variables(source, target.image_shape, random_seed)))

@@ -68,8 +68,9 @@ class Transferred(nn.Module):
         still = {("backbone", *path) for path in self.still_batch_norms}
 
         def hold_statistics(next_fun, args, kwargs, context):
-            if isinstance(context.module, BatchNorm) and context.module.path in still:
-                return next_fun(args[0], train=False)
+            module = context.module
+            if context.method_name == "__call__" and isinstance(module, BatchNorm) and module.path in still:
+                return next_fun(*args[:1], **{**kwargs, "train": False})  # x given by position or by name
             return next_fun(*args, **kwargs)
 
         with nn.intercept_methods(hold_statistics):

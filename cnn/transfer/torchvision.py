@@ -303,6 +303,18 @@ def _unflatten(kernel: np.ndarray, positions: int, channels: int) -> np.ndarray:
     return weight.reshape(-1, channels, positions).transpose(0, 2, 1).reshape(weight.shape).T
 
 
+def _output_width(theirs: list, name: str) -> int:
+    weighted = [t for t in theirs if t.kind != "bn"]
+    if not weighted:
+        raise ValueError(f"{name}: the state dict has no convolution or linear layer to take num_classes from")
+    return weighted[-1].arrays["kernel"].shape[-1]
+
+
+def state_dict_classes(state_dict: Mapping[str, Any], name: str) -> int:
+    """The class count of a torchvision state dict: the output width of its last convolution or linear layer."""
+    return _output_width(_their_layers(state_dict), name)
+
+
 def import_torchvision(state_dict: Mapping[str, Any], name: str, *, num_classes: int | None = None,
                        **overrides) -> dict:
     """Variables for `cnn.models.create(name, num_classes=num_classes, **overrides)` holding a torchvision
@@ -316,10 +328,7 @@ def import_torchvision(state_dict: Mapping[str, Any], name: str, *, num_classes:
     """
     theirs = _their_layers(state_dict)
     if num_classes is None:
-        weighted = [t for t in theirs if t.kind != "bn"]
-        if not weighted:
-            raise ValueError(f"{name}: the state dict has no convolution or linear layer to take num_classes from")
-        num_classes = weighted[-1].arrays["kernel"].shape[-1]
+        num_classes = _output_width(theirs, name)
     model = create(name, num_classes=num_classes, **overrides)
     ours, shapes = _trace(model, jax.ShapeDtypeStruct((1, *spec(name).input_shape), np.float32))
 
