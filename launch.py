@@ -45,8 +45,8 @@ _INPUT_SIZE = flags.DEFINE_integer("input-size", None,
                                    lower_bound=1)
 _COMPUTE_DTYPE = flags.DEFINE_enum("compute-dtype", "float32", ["float32", "bfloat16"], "bench: compute precision.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "bench: timed runs; the median is reported.", lower_bound=1)
-_JSON = flags.DEFINE_bool("json", False, "bench, summary, analyze, probe: print JSON instead of a table (summary, analyze: "
-                          "one object per line).")
+_JSON = flags.DEFINE_bool("json", False, "bench, summary, analyze, probe: print JSON instead of a table (summary, "
+                          "analyze, probe: one object per line).")
 _DEPTH = flags.DEFINE_integer("depth", 1, "summary, analyze: list modules down to this many levels below the model.",
                               lower_bound=1)
 _PLOT = flags.DEFINE_string("plot", None, "analyze: also measure the effective receptive field and write "
@@ -54,8 +54,8 @@ _PLOT = flags.DEFINE_string("plot", None, "analyze: also measure the effective r
 _SAMPLES = flags.DEFINE_integer("samples", 16, "analyze --plot: inputs the effective field is averaged over.",
                                 lower_bound=1)
 
-_SOURCE = flags.DEFINE_string("source", None, "transfer, probe: the workdir of the trained source run (sets "
-                              "config.transfer.source).")
+_SOURCE = flags.DEFINE_string("source", None, "transfer, probe: what to start from, a run's workdir or a weights "
+                              "file (.keras, .h5, .pth, .pt, .npz); sets config.transfer.source.")
 _METHOD = flags.DEFINE_string("method", None, "visualize: feature_maps, filters, filter_evolution, saliency, "
                               "activation_max, deconvnet, guided_backprop, occlusion, cam, gradcam, top_patches, "
                               "curves or confusion.")
@@ -223,7 +223,8 @@ def main(argv: list[str]) -> None:
         return _analyze()
     if mode in ("transfer", "probe"):
         if _SOURCE.value is None or _CONFIG.value is None or (mode == "transfer" and _WORKDIR.value is None):
-            raise app.UsageError(f"{mode} needs --config and --source" + (" and --workdir" if mode == "transfer" else ""))
+            needs = "--config and --source" + (" and --workdir" if mode == "transfer" else "")
+            raise app.UsageError(f"{mode} needs {needs}")
         if "transfer" not in _CONFIG.value:
             sys.exit(f"error: {flags.FLAGS['config'].config_filename} has no config.transfer section; use a config "
                      "from experiments/transfer/")

@@ -107,7 +107,7 @@ def build_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
     tx = build_optimizer(config.optimizer, schedule)
     fine_tuning = None
     if wants_transfer(config):
-        # Imported here: fine-tuning reads its source run back through cnn.train.
+        # Imported here: cnn.transfer builds on cnn.train (a source run is read back by cnn.train.trained).
         from cnn.transfer.finetune import fine_tuning as build_fine_tuning
         fine_tuning = build_fine_tuning(config, dataset, tx, per_epoch)
         model, tx = fine_tuning.model, fine_tuning.tx

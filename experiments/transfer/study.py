@@ -84,7 +84,7 @@ def strategies_table(path: str = RESULTS) -> str:
     if not results:
         return "No transfer results yet: run `python experiments/transfer/study.py`."
     lines = ["| source | target | " + " | ".join(STRATEGIES) + " |", "| --- | --- |" + " ---: |" * len(STRATEGIES)]
-    verdicts, timings, seeds = [], [], set()
+    verdicts, timings = [], []
     for source, study in results.items():
         for target in TARGETS:
             top1 = {s: [100 * r["top1"] for r in study["runs"] if (r["target"], r["strategy"]) == (target, s)]
@@ -93,11 +93,9 @@ def strategies_table(path: str = RESULTS) -> str:
                          + " | ".join(f"{statistics.mean(v):.1f} ± {statistics.stdev(v):.1f}" for v in top1.values())
                          + " |")
             verdicts.append(_verdict(SOURCES[source], target, top1))
-        seeds |= {r["seed"] for r in study["runs"]}
         timings.append(_timing(SOURCES[source], study))
-    return "\n".join([*lines, "", f"Test top-1 in %, mean ± standard deviation over seeds "
-                       f"{', '.join(map(str, sorted(seeds)))} (each also redraws the few-shot images).", "",
-                       *verdicts, "", *timings])
+    return "\n".join([*lines, "", "Test top-1 in %, mean ± standard deviation over the seeds below (each also "
+                       "redraws the few-shot images).", "", *verdicts, "", *timings])
 
 
 def _verdict(source: str, target: str, top1: dict[str, list[float]]) -> str:
@@ -116,7 +114,8 @@ def _timing(source: str, study: dict) -> str:
             else "(trained by an earlier invocation, not timed)")
     runs = (f"each of its {len(seconds)} fine-tuning runs timed took {min(seconds):.0f}-{max(seconds):.0f} s, start-up "
             "and compilation included," if seconds else "its fine-tuning runs were reused, not timed,")
-    return (f"{source}'s source (`{trained['config']}`) reached {100 * trained['top1']:.1f}% on its own five classes "
+    seeds = ", ".join(map(str, sorted({r["seed"] for r in study["runs"]})))
+    return (f"{source}, seeds {seeds}: the source (`{trained['config']}`) reached {100 * trained['top1']:.1f}% on its own five classes "
             f"{when}; {runs} on {where['cpu']} ({where['cores']} cores), {where['date'][:10]}.")
 
 

@@ -31,7 +31,8 @@ def source_config(model: str, num_epochs: int) -> ml_collections.ConfigDict:
 
 
 def fine_tune_config(model: str, target: str, cut: str, freeze_until: str) -> ml_collections.ConfigDict:
-    """Fine-tuning `model` on `target`: a new head at tap `cut`; freeze and fade hold the groups up to `freeze_until`."""
+    """Fine-tuning `model` on `target`: a new head at tap `cut`; freeze and fade hold the groups up to
+    `freeze_until`."""
     if target not in TARGETS:
         raise ValueError(f"unknown transfer target {target!r}; use one of {', '.join(TARGETS)}")
     name, image_size, classes, per_class, images, batch_size, steps = TARGETS[target]
