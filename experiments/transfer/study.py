@@ -7,7 +7,8 @@ Fashion-MNIST classes 0-4), fine-tunes it on each target of experiments/transfer
 each strategy and seed, probes the source's layers on each target, and records it all in
 experiments/transfer/results.json (other sources' entries are kept), from which
 `experiments/tables.py --write` renders the README. Workdirs under --root are reused: a finished
-run is only re-evaluated (and not timed), so a rerun after an interruption continues where it stopped.
+run is only re-evaluated (its time is the one recorded when it trained), so a rerun after an interruption
+continues where it stopped.
 """
 
 from __future__ import annotations
@@ -45,13 +46,19 @@ def _timed(config, workdir: str) -> tuple[dict, float | None]:
     return result, round(time.perf_counter() - start, 1) if fresh else None
 
 
-def run_study(source: str, root: str, seeds: Sequence[int]) -> dict:
-    """Every run of `source`'s study (reusing finished workdirs under `root`) and its probes, as JSON."""
+def run_study(source: str, root: str, seeds: Sequence[int], earlier: dict | None = None) -> dict:
+    """Every run of `source`'s study (reusing finished workdirs under `root`) and its probes, as JSON. A reused
+    run keeps the wall time `earlier` (the study's previous JSON) recorded when it was trained, if any."""
     from cnn.transfer.source_probes import probe_source
+
+    earlier = earlier or {"source": {}, "runs": []}
+    timed = {(r["target"], r["strategy"], r["seed"]): r["seconds"] for r in earlier["runs"]}
 
     source_config, target_config = os.path.join(HERE, f"{source}_source.py"), os.path.join(HERE, f"{source}.py")
     source_dir = os.path.join(root, f"{source}_source")
     trained, source_seconds = _timed(load_config(source_config), source_dir)
+    if source_seconds is None:
+        source_seconds = earlier["source"].get("seconds")
     runs, probes = [], {}
     for target in TARGETS:
         for strategy in STRATEGIES:
@@ -60,6 +67,8 @@ def run_study(source: str, root: str, seeds: Sequence[int]) -> dict:
                 config.seed = seed  # also draws the few-shot subset (dataset.subset_seed refers to it)
                 config.transfer.source, config.transfer.strategy = source_dir, strategy
                 result, seconds = _timed(config, os.path.join(root, f"{source}_{target}", strategy, f"seed{seed}"))
+                if seconds is None:
+                    seconds = timed.get((target, strategy, seed))
                 runs.append({"target": target, "strategy": strategy, "seed": seed, "top1": result["top1"],
                              "seconds": seconds})
         config = load_config(f"{target_config}:{target}")
@@ -156,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     compile_cache.enable()
     results = _load(args.json) or {}
     for source in sources:
-        results[source] = run_study(source, args.root, range(args.seeds))
+        results[source] = run_study(source, args.root, range(args.seeds), results.get(source))
         write_json({name: results[name] for name in SOURCES if name in results}, args.json)
     print(strategies_table(args.json), probes_table(args.json), sep="\n\n")
 
