@@ -34,8 +34,6 @@ from cnn.transfer.surgery import Transferred
 class FineTuning:
     model: Transferred
     tx: optax.GradientTransformation
-    labels: dict  # each parameter's layer group, shaped like the model's params
-    multipliers: dict  # group -> learning-rate multiplier (a float or a schedule of the step)
     source: Source
 
     def start(self, state: TrainState, strategy: str) -> TrainState:
@@ -74,7 +72,7 @@ def fine_tuning(config: ml_collections.ConfigDict, dataset: Dataset, base: optax
     model = Transferred(source.model, transfer.cut, dataset.num_classes, transfer.get("head_input", "avg"),
                         _batch_norms_in(groups.labels, source.variables.get("batch_stats", {}), still | {DROPPED}))
     labels = {"backbone": groups.labels, "head": {"kernel": HEAD, "bias": HEAD}}
-    return FineTuning(model, fine_tuning_optimizer(base, labels, multipliers), labels, multipliers, source)
+    return FineTuning(model, fine_tuning_optimizer(base, labels, multipliers), source)
 
 
 def _batch_norms_in(labels: dict, batch_stats: dict, groups: set[str]) -> tuple[tuple[str, ...], ...]:
