@@ -16,6 +16,10 @@ r"""The one entry point: parses flags and calls one library function per mode.
         --workdir runs/lenet5_digits [--config.transfer.strategy=freeze ...]
     python launch.py probe --config experiments/transfer/lenet5.py:digits --source runs/lenet5_source [--json]
 
+Several processes (hosts, or GPUs each with its own process) run the same train command, each
+with --coordinator-address HOST:PORT --num-processes N --process-id I, or with --distributed
+where JAX detects the cluster (Slurm, Open MPI, Kubernetes, Cloud TPU): see cnn/distributed.py.
+
 Exit codes: 0 done (or stopped by SIGTERM after checkpointing), 1 an error the message explains,
 130 stopped by ctrl-C (SIGINT) after checkpointing.
 """
@@ -74,6 +78,14 @@ _PATCH = flags.DEFINE_integer("patch", None, "visualize occlusion: the grey squa
                               "image's side).", lower_bound=1)
 _STRIDE = flags.DEFINE_integer("stride", None, "visualize occlusion: its step (default: half the patch).",
                                lower_bound=1)
+_COORDINATOR = flags.DEFINE_string("coordinator-address", None, "Several processes: HOST:PORT of process 0's "
+                                   "coordinator (or $JAX_COORDINATOR_ADDRESS).")
+_NUM_PROCESSES = flags.DEFINE_integer("num-processes", None, "Several processes: how many (or $JAX_NUM_PROCESSES).",
+                                      lower_bound=1)
+_PROCESS_ID = flags.DEFINE_integer("process-id", None, "Several processes: this one's index, 0 to num_processes - 1 "
+                                   "(or $JAX_PROCESS_ID).", lower_bound=0)
+_DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Join the other processes of a cluster JAX detects (Slurm, "
+                                 "Open MPI, Kubernetes, Cloud TPU) without the three flags above.")
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
@@ -85,7 +97,9 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 
 def _print_metrics(prefix: str, result: dict) -> None:
-    print(f"{prefix}top1 {result['top1']:.4f} top5 {result['top5']:.4f} loss {result['loss']:.4f} "
+    from cnn.distributed import lead_print
+
+    lead_print(f"{prefix}top1 {result['top1']:.4f} top5 {result['top5']:.4f} loss {result['loss']:.4f} "
           f"over {result['count']} images")
 
 
@@ -210,8 +224,12 @@ def main(argv: list[str]) -> None:
     if not flags.FLAGS["verbosity"].present:
         # absl logs INFO by default, which buries the progress bar under library chatter; -v 0 restores it.
         logging.set_verbosity(logging.WARNING)
-    from cnn import compile_cache  # here, not at the top: jax's import would slow --help
+    from cnn import compile_cache, distributed  # here, not at the top: jax's import would slow --help
 
+    try:  # before anything touches a device
+        distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED.value)
+    except distributed.DistributedError as e:
+        sys.exit(f"error: {e}")
     compile_cache.enable()
     if mode == "visualize":
         if (_MODEL.value is None) == (_WORKDIR.value is None) or _METHOD.value is None or _OUT.value is None:

@@ -16,6 +16,7 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
+from cnn.distributed import is_lead, wait_for_all
 from cnn.train.state import TrainState
 
 BEST_METRIC = "top1"
@@ -126,11 +127,14 @@ class Checkpointer:
 
     def _move_aside(self, step: int) -> str:
         target_dir = os.path.join(self.workdir, "damaged_checkpoints")
-        os.makedirs(target_dir, exist_ok=True)
         target, n = os.path.join(target_dir, str(step)), 1
         while os.path.exists(target):
             target, n = os.path.join(target_dir, f"{step}.{n}"), n + 1
-        shutil.move(os.path.join(self.directory, str(step)), target)
+        # Every process failed on the same files; one moves them, and none reloads before it has.
+        if is_lead():
+            os.makedirs(target_dir, exist_ok=True)
+            shutil.move(os.path.join(self.directory, str(step)), target)
+        wait_for_all(f"damaged checkpoint {step} moved aside")
         self._manager.reload()
         return target
 

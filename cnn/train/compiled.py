@@ -16,7 +16,7 @@ from jax.sharding import Mesh
 
 from cnn.config import ConfigError
 from cnn.data import Dataset, augment
-from cnn.train.sharding import jit_eval_step, jit_train_step
+from cnn.train.sharding import jit_eval_step, jit_train_step, one_call_in_flight
 from cnn.train.steps import eval_step, train_step
 
 COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
@@ -60,4 +60,5 @@ def compile_steps(config: ml_collections.ConfigDict, dataset: Dataset, mesh: Mes
     train = functools.partial(train_step, prepare=train_input(config, dataset), compute_dtype=dtype,
                               label_smoothing=config.label_smoothing, aux_loss_weight=config.aux_loss_weight)
     evaluate = functools.partial(eval_step, normalize=input_normalizer(dataset), compute_dtype=dtype)
-    return jit_train_step(train, mesh), jit_eval_step(evaluate, mesh)
+    return (one_call_in_flight(jit_train_step(train, mesh), mesh),
+            one_call_in_flight(jit_eval_step(evaluate, mesh), mesh))

@@ -13,12 +13,14 @@ from tqdm.auto import tqdm
 
 from cnn import data
 from cnn.data.prefetch import Prefetcher
+from cnn.distributed import is_lead, lead_print
 from cnn.train.evaluate import evaluate_test_split
 from cnn.train.guards import LossGuard, NonFiniteLossError, RunInterrupted, StopSignals
 from cnn.train.metrics import MetricsWriter, TrainWindow
 from cnn.train.run import Run, build_run, check_workdir, every, write_config
 from cnn.train.sharding import put_batch, replicate
 from cnn.train.state import TrainState
+from cnn.train.steps import all_finite
 from cnn.viz import write_curves
 
 
@@ -32,10 +34,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     run = build_run(config, workdir)
     write_config(config, workdir)  # only once the config has built a run, so a typo leaves no trace
     try:
-        state = replicate(run.checkpointer.restore_latest(run.state), run.mesh)
+        # Restored straight into the mesh's layout, whatever the device count of the run that saved it.
+        state = run.checkpointer.restore_latest(replicate(run.state, run.mesh), report=lead_print)
         start_step = int(state.step)
         if start_step >= run.total_steps:
-            print(f"{run.checkpointer.directory} already holds the final step {start_step}; evaluating it")
+            lead_print(f"{run.checkpointer.directory} already holds the final step {start_step}; evaluating it")
             return evaluate_test_split(run, state)
         writer = MetricsWriter(workdir, purge_after=start_step)
         try:
@@ -43,7 +46,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 return _train(run, state, writer, stop)
         finally:
             writer.close()
-            write_curves(workdir)
+            if is_lead():
+                write_curves(workdir)
     finally:
         run.checkpointer.close()
 
@@ -57,10 +61,12 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
     result: dict[str, float] = {}
     with Prefetcher(host_batches, lambda b: put_batch(b, run.mesh)) as batches, \
             tqdm(total=total_steps * config.batch_size, initial=start_step * config.batch_size, unit="img",
-                 unit_scale=True, mininterval=1.0, desc=f"{config.model.name} on {run.dataset.name}") as bar:
-        bar.write(_describe(run))
+                 unit_scale=True, mininterval=1.0, desc=f"{config.model.name} on {run.dataset.name}",
+                 disable=not is_lead()) as bar:
+        say = bar.write if is_lead() else lambda line: None
+        say(_describe(run))
         if start_step:
-            bar.write(f"resuming from the checkpoint of step {start_step} in {checkpointer.directory}")
+            say(f"resuming from the checkpoint of step {start_step} in {checkpointer.directory}")
         for step in range(start_step + 1, total_steps + 1):
             state, metrics = run.train_fn(state, next(batches), run.dropout_key)
             guard.add(step, metrics["loss"])
@@ -74,8 +80,11 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
             test = step % eval_every == 0 or last
             if not (log or test or save):
                 continue
-            if (bad := guard.first_nonfinite()) is not None:
-                raise NonFiniteLossError(_nonfinite_message(*bad, run))
+            # With config.nonfinite "skip" a non-finite loss is expected (its update was dropped); the run stops
+            # only when the state itself broke, which skipping cannot undo. The state check syncs, so only then.
+            if (bad := guard.first_nonfinite()) is not None and (
+                    config.get("nonfinite", "stop") != "skip" or not all_finite(state)):
+                raise NonFiniteLossError(_nonfinite_message(*bad, run, step))
             if log:
                 means = window.flush()
                 writer.write({"split": "train", "step": step, "epoch": step / per_epoch, **means,
@@ -85,8 +94,8 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
                 if test:
                     result = evaluate_test_split(run, state)
                     writer.write({"split": "test", "step": step, "epoch": step / per_epoch, **result})
-                    bar.write(f"step {step} (epoch {step / per_epoch:.2f}): test loss {result['loss']:.4f} "
-                              f"top1 {result['top1']:.4f} top5 {result['top5']:.4f}")
+                    say(f"step {step} (epoch {step / per_epoch:.2f}): test loss {result['loss']:.4f} "
+                        f"top1 {result['top1']:.4f} top5 {result['top5']:.4f}")
                 if save:
                     checkpointer.save(step, state, metrics=result if test else None, force=last or stopping)
             if stopping and not last:
@@ -102,10 +111,17 @@ def _describe(run: Run) -> str:
             f"{run.total_steps} steps ({run.per_epoch} per epoch)")
 
 
-def _nonfinite_message(step: int, loss: float, run: Run) -> str:
+def _nonfinite_message(step: int, loss: float, run: Run, checked_step: int) -> str:
+    """Why the run stops: the first non-finite loss (`step`, `loss`) since the check before `checked_step`."""
     latest = run.checkpointer.latest_step()
     kept = (f"the last good checkpoint (step {latest}) is kept in {run.checkpointer.directory}" if latest is not None
             else "no checkpoint had been saved yet")
-    return (f"the training loss is {loss} at step {step}; stopped before saving that state, and {kept}. "
+    what = f"the training loss is {loss} at step {step}"
+    if run.config.get("nonfinite", "stop") == "skip":
+        what = (f"the training state is no longer finite at step {checked_step} (first non-finite loss since the "
+                f"last check: {loss} at step {step}); config.nonfinite 'skip' drops updates whose gradients are "
+                f"not finite, but not finite ones that overflow, nor the one after "
+                f"cnn.train.optim.MAX_CONSECUTIVE_SKIPS dropped in a row")
+    return (f"{what}; stopped before saving that state, and {kept}. "
             f"Lower config.optimizer.learning_rate (now {run.config.optimizer.learning_rate}) or lengthen "
             f"config.schedule.warmup_epochs.")

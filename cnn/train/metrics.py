@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from tensorboardX import SummaryWriter
 
+from cnn.distributed import is_lead
+
 # Fields of a record that locate it rather than measure something; they are not TensorBoard scalars.
 _INDEX_FIELDS = ("split", "step", "epoch", "count")
 
@@ -29,6 +31,10 @@ class MetricsWriter:
 
     def __init__(self, workdir: str, purge_after: int | None = None):
         self.path = os.path.join(workdir, "metrics.jsonl")
+        # One file however many processes train: the others' records are the same numbers.
+        self._events = None
+        if not is_lead():
+            return
         if purge_after is not None and os.path.exists(self.path):
             kept = [r for r in read_metrics(workdir) if r["step"] <= purge_after]
             with open(self.path + ".tmp", "w") as f:
@@ -38,6 +44,8 @@ class MetricsWriter:
         self._events = SummaryWriter(workdir, purge_step=purge_step)
 
     def write(self, record: dict[str, Any]) -> None:
+        if self._events is None:
+            return
         record = {k: _plain(v) for k, v in record.items()}
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -47,7 +55,8 @@ class MetricsWriter:
         self._events.flush()  # records come seconds apart; a kill must not lose the buffered ones
 
     def close(self) -> None:
-        self._events.close()
+        if self._events is not None:
+            self._events.close()
 
 
 def _plain(value: Any) -> Any:

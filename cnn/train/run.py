@@ -13,6 +13,7 @@ from jax.sharding import Mesh
 
 from cnn import data, models
 from cnn.config import ConfigError, as_json, run_changing_differences
+from cnn.distributed import is_lead
 from cnn.train.checkpoint import Checkpointer
 from cnn.train.compiled import compile_steps
 from cnn.train.optim import build_optimizer, build_schedule
@@ -85,7 +86,9 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Writes `workdir/config.json` atomically (after check_workdir has accepted it)."""
+    """Writes `workdir/config.json` atomically (after check_workdir has accepted it), from process 0 only."""
+    if not is_lead():
+        return
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, "config.json")
     with open(path + ".tmp", "w") as f:

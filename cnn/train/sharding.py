@@ -9,6 +9,7 @@ computes the same numbers on 1 device or 8, up to the order of floating-point su
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -76,3 +77,23 @@ def jit_train_step(step: Callable, mesh: Mesh) -> Callable:
 def jit_eval_step(step: Callable, mesh: Mesh) -> Callable:
     """Compiles `step(state, batch) -> sums` for the mesh."""
     return jax.jit(step, in_shardings=(replicated(mesh), batch_sharding(mesh)), out_shardings=replicated(mesh))
+
+
+def one_call_in_flight(fn: Callable, mesh: Mesh) -> Callable:
+    """`fn`, waiting for each call's results before returning them when the mesh has several CPU devices here.
+
+    XLA's CPU runtime runs every device's share of a program on one small thread pool. With two
+    programs in flight, a device that has started the second waits in its cross-device sum for a
+    device still queued behind it: on 2 cores, 2 local devices (one process, or each of several
+    joined by gloo) deadlocked within a few steps. GPUs and TPUs, and single-device CPU runs, keep
+    JAX's asynchronous dispatch.
+    """
+    here = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+    if here[0].platform != "cpu" or len(here) < 2:
+        return fn
+
+    @functools.wraps(fn)
+    def waited(*args):
+        return jax.block_until_ready(fn(*args))
+
+    return waited
