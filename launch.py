@@ -274,7 +274,7 @@ def main(argv: list[str]) -> None:
         else:
             print(f"wrote {path}")
     except RunInterrupted as e:
-        print(e)
+        distributed.lead_print(str(e))
         sys.exit(130 if e.signum == signal.SIGINT else 0)
     except (ConfigError, DatasetError, CheckpointError, NonFiniteLossError) as e:
         sys.exit(f"error: {e}")

@@ -75,6 +75,11 @@ BOOKKEEPING_KEYS = frozenset({
 })
 
 
+# Keys added after runs were saved without them, with the value that meant what those runs did:
+# such a run resumes under a config that sets the key to this value.
+IMPLIED_BY_ABSENCE = {"nonfinite": "stop"}
+
+
 def _flat_values(tree: dict, prefix: str = "") -> dict[str, object]:
     flat = {}
     for name, value in tree.items():
@@ -92,6 +97,7 @@ def as_json(config: ml_collections.ConfigDict) -> str:
 def run_changing_differences(saved_json: str, config: ml_collections.ConfigDict) -> list[str]:
     """`key: saved -> new` for every key outside BOOKKEEPING_KEYS where `config` differs from `saved_json`."""
     saved, new = _flat_values(json.loads(saved_json)), _flat_values(json.loads(as_json(config)))
+    saved = {**{k: v for k, v in IMPLIED_BY_ABSENCE.items() if k in new}, **saved}
 
     def show(flat: dict, key: str) -> str:
         return repr(flat[key]) if key in flat else "(absent)"

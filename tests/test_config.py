@@ -37,6 +37,14 @@ def test_differences_list_each_run_changing_key_with_both_values():
     ]
 
 
+def test_a_run_saved_before_nonfinite_existed_resumes_as_stop_only():
+    saved = as_json(_config())
+    for mode, differences in (("stop", []), ("skip", ["nonfinite: 'stop' -> 'skip'"])):
+        config = _config()
+        config.nonfinite = mode
+        assert run_changing_differences(saved, config) == differences
+
+
 def test_flat_keys_and_overrides_are_checked_against_the_file(tmp_path):
     path = tmp_path / "c.py"
     path.write_text("import ml_collections\n\ndef get_config():\n"

@@ -8,8 +8,10 @@ import json
 import os
 import shutil
 import socket
+import signal
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -28,18 +30,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _train(workdir, data_dir, processes: int, devices_each: int) -> list[str]:
-    """Runs the same train command in `processes` processes of `devices_each` CPU devices; their stdouts."""
+def _start(workdir, data_dir, processes: int, devices_each: int, steps: int = STEPS) -> list[subprocess.Popen]:
+    """The same train command in `processes` processes of `devices_each` CPU devices."""
     args = [sys.executable, os.path.join(ROOT, "launch.py"), "train", f"--config={CONFIG}", f"--workdir={workdir}",
-            f"--config.dataset.data_dir={data_dir}", "--config.batch_size=16", f"--config.num_train_steps={STEPS}",
+            f"--config.dataset.data_dir={data_dir}", "--config.batch_size=16", f"--config.num_train_steps={steps}",
             "--config.checkpoint_every_steps=10", "--config.keep_checkpoints=10", "--config.eval_every_steps=20",
             "--config.log_every_steps=5", "--config.optimizer.learning_rate=0.01"]
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices_each}"}
     if processes > 1:
         args.append(f"--coordinator-address=127.0.0.1:{_free_port()}")
         args.append(f"--num-processes={processes}")
-    procs = [subprocess.Popen(args + ([f"--process-id={i}"] if processes > 1 else []), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env) for i in range(processes)]
+    return [subprocess.Popen(args + ([f"--process-id={i}"] if processes > 1 else []), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env) for i in range(processes)]
+
+
+def _train(workdir, data_dir, processes: int, devices_each: int, steps: int = STEPS) -> list[str]:
+    """Runs `_start`'s processes to the end; their stdouts."""
+    procs = _start(workdir, data_dir, processes, devices_each, steps)
     outs = []
     try:
         for proc in procs:
@@ -111,3 +118,21 @@ def test_checkpoints_move_between_process_and_device_counts(tmp_path, shared_tin
     (out,) = _train(workdir, shared_tiny_data_dir, processes=1, devices_each=1)
     assert "resuming from the checkpoint of step 30" in out and "training on 1 × cpu" in out
     _assert_same_run(workdir, one_process)
+
+
+def test_sigterm_to_one_process_stops_all_at_one_step_with_a_checkpoint_and_the_rerun_goes_on(
+        tmp_path, shared_tiny_data_dir):
+    workdir, steps = str(tmp_path / "run"), 200
+    procs = _start(workdir, shared_tiny_data_dir, processes=2, devices_each=1, steps=steps)
+    metrics, deadline = os.path.join(workdir, "metrics.jsonl"), time.monotonic() + 180
+    while not (os.path.exists(metrics) and any(r["step"] >= 30 for r in _metrics(workdir))):
+        assert all(p.poll() is None for p in procs) and time.monotonic() < deadline, "the run ended or stalled"
+        time.sleep(0.01)
+    procs[1].send_signal(signal.SIGTERM)  # the scheduler's notice reaching one host first
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    line = next(ln for ln in outs[0].splitlines() if ln.startswith("stopped by SIGTERM at step "))
+    stopped = int(line.split("at step ")[1].split(":")[0])
+    assert 30 <= stopped < steps and str(stopped) in os.listdir(os.path.join(workdir, "checkpoints"))
+    lead, _ = _train(workdir, shared_tiny_data_dir, processes=2, devices_each=1, steps=steps)
+    assert f"resuming from the checkpoint of step {stopped}" in lead and lead.splitlines()[-1].startswith("test top1")

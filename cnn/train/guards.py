@@ -7,6 +7,7 @@ import threading
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 
 class RunInterrupted(Exception):
@@ -25,15 +26,26 @@ class NonFiniteLossError(RuntimeError):
 class StopSignals:
     """Within `with`, SIGTERM and SIGINT set `received` instead of killing the process.
 
-    The loop polls `received` after each step, so it can checkpoint and exit cleanly; a second
+    The loop asks `stop_at(step)` after each step, so it can checkpoint and exit cleanly; a second
     signal restores the default handlers' behaviour (ctrl-C twice aborts at once).
-    """
 
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+    With several processes a checkpoint is collective, so all must stop at the same step, whichever
+    of them got the signal and when. SIGTERM is then left to JAX's preemption service, which tells
+    every process the first step all of them can still reach; SIGINT keeps its default (it stops
+    one process, and the run costs at most a checkpoint interval).
+    """
 
     def __init__(self):
         self.received: int | None = None
         self._previous: dict[int, object] = {}
+        self._agreed = jax.process_count() > 1
+        self._signals = () if self._agreed else (signal.SIGTERM, signal.SIGINT)
+
+    def stop_at(self, step: int) -> bool:
+        """Whether to checkpoint `step` and stop; called once per step, with the same steps on every process."""
+        if self._agreed and multihost_utils.reached_preemption_sync_point(step):
+            self.received = signal.SIGTERM
+        return self.received is not None
 
     def _handle(self, signum, frame) -> None:
         if self.received is not None:
@@ -50,7 +62,7 @@ class StopSignals:
     def __enter__(self) -> StopSignals:
         # Python only lets the main thread install handlers; elsewhere signals keep their default.
         if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+            self._previous = {s: signal.signal(s, self._handle) for s in self._signals}
         return self
 
     def __exit__(self, *exc) -> None:

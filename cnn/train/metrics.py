@@ -19,6 +19,8 @@ from cnn.distributed import is_lead
 
 # Fields of a record that locate it rather than measure something; they are not TensorBoard scalars.
 _INDEX_FIELDS = ("split", "step", "epoch", "count")
+# Per-step train metrics that a log line sums over its window instead of averaging.
+_COUNTED = ("skipped_updates",)
 
 
 class MetricsWriter:
@@ -92,7 +94,8 @@ class TrainWindow:
 
     def flush(self) -> dict[str, float]:
         """Means of the metrics added since the last flush, plus `images_per_sec`; starts a new window."""
-        means = {k: float(np.mean([m[k] for m in self._metrics])) for k in self._metrics[0]}
+        means = {k: float((np.sum if k in _COUNTED else np.mean)([m[k] for m in self._metrics]))
+                 for k in self._metrics[0]}
         elapsed = time.perf_counter() - self._start - self._paused
         means["images_per_sec"] = len(self._metrics) * self.batch_size / elapsed
         self._metrics, self._start, self._paused = [], time.perf_counter(), 0.0

@@ -24,6 +24,11 @@ default: decoupled for adamw, coupled for the others.
 Older configs meant AdamW by `adam` with weight decay; `adam` now means Adam with coupled L2,
 so such configs must say `adamw` to keep their numerics.
 
+`config.nonfinite` ("stop" | "skip") is passed separately: "skip" wraps the whole chain in
+`optax.apply_if_finite`, which drops an update whose gradients hold a NaN or an inf. A dropped
+update leaves the chain's state as it was, the schedule's count included: the learning rate
+follows the applied updates.
+
 `config.schedule`: name ("constant" | "cosine" | "step" | "exponential"), warmup_epochs
 (linear ramp from 0); "step" multiplies the rate by `decay_factor` at each of
 `boundaries_epochs`; "exponential" multiplies it by `decay_rate` per epoch after the warm-up,
@@ -42,6 +47,12 @@ from cnn.suggest import unknown
 SCHEDULES = ("constant", "cosine", "exponential", "step")
 OPTIMIZERS = ("adagrad", "adam", "adamw", "rmsprop", "sgd")
 WEIGHT_DECAY_STYLES = ("coupled", "decoupled")
+NONFINITE = ("skip", "stop")
+# Batches are shuffled, so a bad example or a rare overflow gives isolated non-finite gradients;
+# this many in a row means the model or the learning rate itself is broken, and skipping further
+# would only burn the run's time. apply_if_finite then applies the bad update, and the training
+# loop stops on the non-finite state it leaves.
+MAX_CONSECUTIVE_SKIPS = 10
 
 
 def _unknown(kind: str, name: str, known: tuple[str, ...]) -> ConfigError:
@@ -116,9 +127,12 @@ def _weight_decay_style(optimizer: ml_collections.ConfigDict) -> str:
     return style
 
 
-def build_optimizer(optimizer: ml_collections.ConfigDict, schedule: optax.Schedule) -> optax.GradientTransformation:
-    """The optax chain for `config.optimizer`, driven by `schedule`."""
+def build_optimizer(optimizer: ml_collections.ConfigDict, schedule: optax.Schedule,
+                    nonfinite: str = "stop") -> optax.GradientTransformation:
+    """The optax chain for `config.optimizer`, driven by `schedule`; `nonfinite` is `config.nonfinite`."""
     scale_by = _scale_by(optimizer)  # first, so an unknown name is reported before any other key
+    if nonfinite not in NONFINITE:
+        raise ConfigError(f"config.nonfinite: {unknown('nonfinite mode', nonfinite, NONFINITE)}")
     weight_decay = optimizer.get("weight_decay", 0.0)
     if weight_decay < 0:
         raise ConfigError(f"config.optimizer.weight_decay must be >= 0 (0: off), got {weight_decay}")
@@ -127,10 +141,11 @@ def build_optimizer(optimizer: ml_collections.ConfigDict, schedule: optax.Schedu
         raise ConfigError(f"config.optimizer.clip_grad_norm must be >= 0 (0: off), got {clip}")
     style = _weight_decay_style(optimizer)
     decay = [optax.add_decayed_weights(weight_decay, mask=_kernels)] if weight_decay else []
-    return optax.chain(
+    tx = optax.chain(
         *([optax.clip_by_global_norm(clip)] if clip else []),
         *(decay if style == "coupled" else []),
         scale_by,
         *(decay if style == "decoupled" else []),
         optax.scale_by_learning_rate(schedule),
     )
+    return optax.apply_if_finite(tx, MAX_CONSECUTIVE_SKIPS) if nonfinite == "skip" else tx

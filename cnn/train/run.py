@@ -107,7 +107,7 @@ def build_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
         raise ConfigError(f"config.batch_size: {e}") from None
     total_steps = _total_steps(config, per_epoch)
     schedule = build_schedule(config.schedule, config.optimizer.learning_rate, per_epoch, total_steps)
-    tx = build_optimizer(config.optimizer, schedule)
+    tx = build_optimizer(config.optimizer, schedule, config.get("nonfinite", "stop"))
     fine_tuning = None
     if wants_transfer(config):
         # Imported here: cnn.transfer builds on cnn.train (a source run is read back by cnn.train.trained).

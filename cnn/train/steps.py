@@ -10,6 +10,10 @@ Options are bound with functools.partial before compiling:
 - `aux_loss_weight`: models with auxiliary classifiers (GoogLeNet, Inception v3) return their logits
   in training as taps["aux_logits"], a tuple; each adds weight · its cross-entropy to the loss
   (GoogLeNet's 0.3), and the metrics report their sum unweighted as "aux_loss".
+
+With an optimizer wrapped in `optax.apply_if_finite` (`config.nonfinite = "skip"`), the metrics
+add "skipped_updates": 1 where the step's gradients were not finite, so its update was dropped
+(the BatchNorm statistics of that batch are dropped with it), else 0.
 """
 
 from __future__ import annotations
@@ -47,6 +51,26 @@ def _input(batch: dict, step: jax.Array, prepare: Prepare | None, compute_dtype)
     return _cast(images, compute_dtype)
 
 
+def _is_skip_state(node) -> bool:
+    return isinstance(node, optax.ApplyIfFiniteState)
+
+
+def skipped_update(opt_state) -> jax.Array | None:
+    """1 (int32) if an `optax.apply_if_finite` anywhere in the optimizer state found the step's gradients not
+    finite, so dropped its update (unless it gave up: the loop then stops on the non-finite state), else 0;
+    None when the optimizer has none. Which states exist is known at trace time, so this adds no host sync."""
+    states = [s for s in jax.tree.leaves(opt_state, is_leaf=_is_skip_state) if _is_skip_state(s)]
+    if not states:
+        return None
+    return jnp.any(jnp.stack([~s.last_finite for s in states])).astype(jnp.int32)
+
+
+def all_finite(tree) -> jax.Array:
+    """Whether every floating-point leaf of `tree` (a train state, say) is free of NaN and inf; a device scalar."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
 def train_step(state: TrainState, batch: dict, rng: jax.Array, *, prepare: Prepare | None = None,
                compute_dtype=None, label_smoothing: float = 0.0,
                aux_loss_weight: float = 0.3) -> tuple[TrainState, dict]:
@@ -68,13 +92,19 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, prepare: Prepa
         return loss + aux_loss_weight * sum(aux), (logits, updates, aux)
 
     (loss, (logits, updates, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    state = state.apply_gradients(grads=grads)
+    new_state = state.apply_gradients(grads=grads)
+    skipped = skipped_update(new_state.opt_state)
     if mutable:
-        state = state.replace(batch_stats=_cast(updates["batch_stats"], jnp.float32))
+        batch_stats = _cast(updates["batch_stats"], jnp.float32)
+        if skipped is not None:  # the batch that broke the gradients would leave NaN in the running statistics
+            batch_stats = jax.tree.map(lambda old, new: jnp.where(skipped, old, new), state.batch_stats, batch_stats)
+        new_state = new_state.replace(batch_stats=batch_stats)
     metrics = {"loss": loss, "top1": top_k_correct(logits, labels, 1).mean()}
     if aux:
         metrics["aux_loss"] = sum(aux)
-    return state, metrics
+    if skipped is not None:
+        metrics["skipped_updates"] = skipped
+    return new_state, metrics
 
 
 def _cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float) -> jax.Array:

@@ -28,6 +28,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.keep_checkpoint_epochs = (1, 2, 5, 10)
     config.compute_dtype = "float32"  # or "bfloat16": forward/backward in bf16, parameters and optimizer in f32
     config.label_smoothing = 0.0
+    # A NaN or inf loss: "stop" ends the run naming the step, keeping the last good checkpoint; "skip"
+    # drops each update whose gradients are not finite (optax.apply_if_finite), counted as the train
+    # metric skipped_updates, and still stops after cnn.train.optim.MAX_CONSECUTIVE_SKIPS in a row.
+    config.nonfinite = "stop"
     config.aux_loss_weight = 0.3  # per auxiliary classifier (GoogLeNet's); models without them ignore it
 
     config.mesh = ml_collections.ConfigDict()
