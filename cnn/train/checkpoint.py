@@ -7,6 +7,7 @@ restore is moved to `workdir/damaged_checkpoints/` (never deleted) and the previ
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -146,12 +147,38 @@ class Checkpointer:
         """Saves `state` (at `step`, passed in to avoid a device sync) when the policy says so, or if `force`."""
         if step in self._manager.all_steps():
             return
-        self._manager.save(step, args=ocp.args.StandardSave(_savable(state)), metrics=metrics, force=force)
+        try:
+            self._manager.save(step, args=ocp.args.StandardSave(_savable(state)), metrics=metrics, force=force)
+        except Exception as e:  # saves are asynchronous: this is often the previous save's failure, surfacing now
+            raise self._save_failed(e) from e
 
     def wait(self) -> None:
-        """Blocks until every save started so far is complete on disk."""
-        self._manager.wait_until_finished()
+        """Blocks until every save started so far is complete on disk; CheckpointError if one failed."""
+        try:
+            self._manager.wait_until_finished()
+        except Exception as e:
+            raise self._save_failed(e) from e
+
+    def _save_failed(self, e: Exception) -> CheckpointError:
+        """The error of a save that did not complete, `e` being what orbax raised.
+
+        Orbax writes a checkpoint under a temporary name, which no resume picks up (and the next save of
+        that step replaces), and deletes older checkpoints only once a save is complete: those are intact.
+        """
+        full = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up"}
+        # Tensorstore, which writes the arrays, raises ValueError with the OS error's text in its message.
+        no_room = next((f"{what} ({os.strerror(n)})" for n, what in full.items()
+                        if getattr(e, "errno", None) == n or os.strerror(n) in str(e)), None)
+        lines = str(e).strip().splitlines()
+        cause = no_room or f"{type(e).__name__}: {lines[0][:300] if lines else ''}"
+        fix = "Free space or use another --workdir, then rerun" if no_room else "Fix the cause, then rerun"
+        latest = self.latest_step()
+        kept = ("no checkpoint had been saved before it" if latest is None else
+                f"the checkpoints saved before it are intact and a rerun resumes from the latest, step {latest}")
+        return CheckpointError(f"saving a checkpoint in {self.directory} failed: {cause}; {kept}. {fix}")
 
     def close(self) -> None:
-        self.wait()
-        self._manager.close()
+        try:
+            self.wait()
+        finally:
+            self._manager.close()  # its own wait does not raise a failure again: wait() above has reported it

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from cnn import data
 from cnn.data.prefetch import Prefetcher
 from cnn.distributed import is_lead, lead_print
+from cnn.train.disk import check_free_space, check_writable, kept_checkpoints, run_headroom
 from cnn.train.evaluate import evaluate_test_split
 from cnn.train.guards import LossGuard, NonFiniteLossError, RunInterrupted, StopSignals
 from cnn.train.metrics import MetricsWriter, TrainWindow
@@ -31,7 +32,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     test metrics. Writes `workdir/plots/curves.png` whenever it stops.
     """
     check_workdir(config, workdir)
+    check_writable(workdir)  # before build_run, whose checkpointer creates workdir/checkpoints
     run = build_run(config, workdir)
+    check_free_space(workdir, run_headroom(run.state, kept_checkpoints(config), run.checkpointer.directory))
     write_config(config, workdir)  # only once the config has built a run, so a typo leaves no trace
     try:
         # Restored straight into the mesh's layout, whatever the device count of the run that saved it.
@@ -72,7 +75,7 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
             guard.add(step, metrics["loss"])
             window.add(metrics)
             bar.update(config.batch_size)
-            stopping = stop.received is not None
+            stopping = stop.stop_at(step)
             last = step == total_steps
             save = checkpointer.should_save(step) or last or stopping
             # A train line at every checkpoint too, so a resumed run's windows are those of an uninterrupted one.

@@ -81,7 +81,7 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
     if differences:
         raise ConfigError(
             f"{workdir} holds a run with another config ({path}); these keys change the run "
-            f"(saved -> new):\n  " + "\n  ".join(differences) + "\nuse a new --workdir, or pass the "
+            f"(saved -> new): " + "; ".join(differences) + ". Use a new --workdir, or pass the "
             "saved values (--config.KEY=VALUE) to continue this run")
 
 
@@ -119,8 +119,14 @@ def build_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
     init_key, dropout_key = jax.random.split(jax.random.key(config.seed))
     try:
         state = create_train_state(model, tx, init_key, dataset.image_shape, config.init.name, config.init.std)
-    except ValueError as e:  # bad init.* values, or a model that cannot take these images: the message says which
-        raise ConfigError(str(e)) from None
+    except ValueError as e:  # bad init.* values (the message names the key), or a model that cannot take these images
+        message = str(e)
+        if not message.startswith("config."):
+            h, w, c = dataset.image_shape
+            dh, dw, dc = models.spec(config.model.name).input_shape
+            message = (f"config.model.name={config.model.name} cannot take the {h}×{w}×{c} images of {dataset.name} "
+                       f"(it was designed for {dh}×{dw}×{dc}): {message}")
+        raise ConfigError(message) from None
     if fine_tuning is not None:
         state = fine_tuning.start(state, config.transfer.strategy)
     train_fn, eval_fn = compile_steps(config, dataset, mesh)
