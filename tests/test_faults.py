@@ -2,20 +2,27 @@
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 from PIL import Image
 from tensorboard.backend.event_processing import event_accumulator
 
+pytestmark = pytest.mark.faults
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "experiments", "fashion_mnist", "lenet5.py")
 STEPS = 400
+KILLS = 3
+TMP = "orbax-checkpoint-tmp"  # orbax saves a checkpoint into `<step>.orbax-checkpoint-tmp`, renamed once complete
 
 
 def _args(workdir, data_dir):
@@ -27,7 +34,8 @@ def _args(workdir, data_dir):
 
 
 def _env():
-    return {**os.environ, "JAX_PLATFORMS": "cpu"}
+    # Unbuffered: a killed run's output up to the kill is still read back.
+    return {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
 
 
 def _launch(*args):
@@ -58,6 +66,33 @@ def _checkpoint_steps(workdir):
     return sorted(int(d) for d in os.listdir(folder) if d.isdigit()) if os.path.isdir(folder) else []
 
 
+def _saved_state(workdir, step):
+    """The train state saved at `step`, as orbax alone reads it back."""
+    with ocp.StandardCheckpointer() as checkpointer:
+        return checkpointer.restore(os.path.join(workdir, "checkpoints", str(step), "default"))
+
+
+def _checkpoints(workdir):
+    """The steps a resume may pick, each checked to be a whole checkpoint, and the temporary folders of saves
+    a kill cut short; asserts that nothing else is there."""
+    folder = os.path.join(workdir, "checkpoints")
+    entries = os.listdir(folder) if os.path.isdir(folder) else []
+    unfinished = sorted(e for e in entries if TMP in e)
+    steps = sorted(int(e) for e in entries if e.isdigit())
+    assert len(steps) + len(unfinished) == len(entries), entries
+    for step in steps:
+        # Orbax writes it into the temporary folder just before the rename: a step folder without it is unfinished.
+        assert os.path.isfile(os.path.join(folder, str(step), "commit_success.txt")), step
+        _saved_state(workdir, step)
+    return steps, unfinished
+
+
+def _resumed_from(stdout):
+    """The step of the checkpoint a run said it resumed from, None if it started afresh."""
+    prefix = "resuming from the checkpoint of step "
+    return next((int(ln[len(prefix):].split()[0]) for ln in stdout.splitlines() if ln.startswith(prefix)), None)
+
+
 def _logged_train_step(workdir, at_least):
     path = os.path.join(workdir, "metrics.jsonl")
     return os.path.exists(path) and any(r["split"] == "train" and r["step"] >= at_least for r in _metrics(workdir))
@@ -82,25 +117,55 @@ def straight(tmp_path_factory, shared_tiny_data_dir):
     return workdir, proc.stdout
 
 
-def test_sigkill_mid_run_then_rerun_ends_bit_identical_to_the_uninterrupted_run(
-        tmp_path, shared_tiny_data_dir, straight):
+def test_repeated_sigkills_at_random_points_then_a_rerun_end_bit_identical_to_the_uninterrupted_run(
+        tmp_path, shared_tiny_data_dir, straight, record_property):
+    rng = random.Random(9)
     workdir = str(tmp_path / "run")
-    proc = _start(*_args(workdir, shared_tiny_data_dir))
-    _wait_for(lambda: any(s >= 100 for s in _checkpoint_steps(workdir)), proc)
-    proc.kill()
-    assert proc.wait() == -signal.SIGKILL
-    killed_at = max(r["step"] for r in _metrics(workdir))
-    assert killed_at < STEPS
-    rerun = _launch(*_args(workdir, shared_tiny_data_dir))
+    args = _args(workdir, shared_tiny_data_dir)
+    # At least one kill waits for orbax to start writing a checkpoint; the others land anywhere, saves included.
+    modes = ["mid-save"] + [rng.choice(["mid-save", "anywhere"]) for _ in range(KILLS - 1)]
+    rng.shuffle(modes)
+    killed_at, kills, interrupted_saves, expected_resume = 0, [], 0, None
+    for mode in modes:
+        proc = _start(*args)
+        # Each fault point lies past the last step logged before it, so the wait sees this process's work, not
+        # the files of the previous one; 80 steps at most, so three kills leave the last rerun work to do.
+        if mode == "mid-save":
+            saved = 50 * rng.randint(killed_at // 50 + 1, (killed_at + 80) // 50)
+            _wait_for(lambda: os.path.isdir(os.path.join(workdir, "checkpoints", f"{saved}.{TMP}")), proc)
+        else:
+            logged = rng.randint(killed_at + 1, killed_at + 80)
+            _wait_for(lambda: _logged_train_step(workdir, logged), proc)
+            time.sleep(rng.uniform(0.0, 0.1))
+        proc.kill()
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGKILL, err[-3000:]
+        assert _resumed_from(out) == expected_resume and "cannot be restored" not in out
+        killed_at = max(r["step"] for r in _metrics(workdir))
+        assert killed_at < STEPS
+        complete, unfinished = _checkpoints(workdir)
+        kills.append(f"{mode} at step {killed_at}" + (f", leaving {unfinished}" if unfinished else ""))
+        interrupted_saves += bool(unfinished)
+        expected_resume = complete[-1] if complete else None
+    print(f"survived {len(kills)} SIGKILLs: " + "; ".join(kills))
+    record_property("sigkills", kills)
+    # A save takes tens of steps' time here, so a kill right after its folder appears cuts it short.
+    assert interrupted_saves, f"no kill landed mid-save, so the test did not test that: {kills}"
+
+    rerun = _launch(*args)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    resumed_at = int(rerun.stdout.split("resuming from the checkpoint of step ")[1].split()[0])
-    assert 100 <= resumed_at <= killed_at and _checkpoint_steps(workdir)[-1] == STEPS
+    assert _resumed_from(rerun.stdout) == expected_resume and "cannot be restored" not in rerun.stdout
+    # Every interrupted save was redone (the run saves the same steps again) and replaced its temporary folder.
+    complete, unfinished = _checkpoints(workdir)
+    assert complete[-1] == STEPS and not unfinished
     # Every line, train and test, is what the uninterrupted run wrote (minus wall-clock speed).
     assert _without_speed(_metrics(workdir)) == _without_speed(_metrics(straight[0]))
     assert rerun.stdout.splitlines()[-1] == straight[1].splitlines()[-1]
-    # TensorBoard too: the killed run's events survive up to the kill, its replayed steps are purged.
+    # TensorBoard too: each killed run's events survive up to its kill, its replayed steps are purged.
     for tag in ("train/loss", "test/top1"):
         assert _scalars(workdir, tag) == _scalars(straight[0], tag)
+    same = jax.tree.map(np.array_equal, _saved_state(workdir, STEPS), _saved_state(straight[0], STEPS))
+    assert all(jax.tree.leaves(same))
 
 
 @pytest.mark.parametrize("signum, exit_code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
