@@ -3,21 +3,28 @@
 Orbax writes each checkpoint to a temporary folder and renames it when complete, so a run
 killed mid-save leaves no checkpoint that a resume would pick up. A checkpoint that fails to
 restore is moved to `workdir/damaged_checkpoints/` (never deleted) and the previous one is used.
+
+Orbax keeps no checksum of the arrays (zstd-compressed chunks whose flipped bytes decode to other
+values), so each checkpoint also records a crc32 of every array it holds, and a restore whose
+arrays do not match is a damaged checkpoint like any other.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import shutil
+import zlib
 from collections.abc import Callable, Sequence
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
-from cnn.distributed import is_lead, wait_for_all
+from cnn.distributed import is_lead, lead_print, wait_for_all
 from cnn.train.state import TrainState
 
 BEST_METRIC = "top1"
@@ -46,6 +53,30 @@ def _savable(state: TrainState) -> dict:
             "batch_stats": state.batch_stats}
 
 
+def _digests(tree) -> dict[str, int]:
+    """crc32 of each array's bytes, by its path in `tree` (replicated, so every process computes the same).
+
+    Python numbers are left out: orbax restores them as arrays of the target's dtype, other bytes.
+    """
+    leaves, _ = jax.tree_util.tree_flatten_with_path(jax.device_get(tree))
+    return {jax.tree_util.keystr(path): zlib.crc32(np.ascontiguousarray(leaf).tobytes())
+            for path, leaf in leaves if isinstance(leaf, np.ndarray)}
+
+
+def _unreadable_metrics(directory: str) -> list[int]:
+    """Steps whose metrics file does not parse: orbax reads them all when its manager is built, and would stop."""
+    bad = []
+    for name in os.listdir(directory) if os.path.isdir(directory) else ():
+        path = os.path.join(directory, name, "metrics", "metrics")
+        if name.isdigit() and os.path.exists(path):
+            try:
+                with open(path, "rb") as f:
+                    json.loads(f.read())
+            except ValueError:
+                bad.append(int(name))
+    return sorted(bad)
+
+
 class Checkpointer:
     """Saves every `every_steps` steps, at each of `keep_steps` (and on demand); keeps the latest `keep`, the
     best `keep_best` and those at `keep_steps` (the snapshots a filter-evolution figure is drawn from).
@@ -70,6 +101,9 @@ class Checkpointer:
         )
         self.workdir = os.path.abspath(workdir)
         self.directory = os.path.join(self.workdir, "checkpoints")
+        for step in _unreadable_metrics(self.directory):
+            lead_print(f"checkpoint {step} in {self.directory} cannot be restored (its metrics file does not parse); "
+                       f"moved it to {self._move_aside(step)}")
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def steps(self) -> list[int]:
@@ -111,7 +145,18 @@ class Checkpointer:
             lines = str(e).strip().splitlines()
             raise CheckpointError(f"checkpoint {step} in {self.directory} cannot be restored "
                                   f"({type(e).__name__}: {lines[0][:200] if lines else ''})") from e
+        saved = self._saved_digests(step)
+        if saved and (changed := [k for k, v in _digests(restored).items() if saved.get(k, v) != v]):
+            raise CheckpointError(f"checkpoint {step} in {self.directory} cannot be restored (its files are damaged: "
+                                  f"{len(changed)} arrays differ from what was saved, e.g. {changed[0]})")
         return state.replace(**restored)
+
+    def _saved_digests(self, step: int) -> dict[str, int] | None:
+        """The crc32s saved with `step`; None for checkpoints written before cnn recorded them."""
+        try:
+            return self._manager.metadata(step).custom_metadata.get("digests")
+        except Exception:  # a damaged metadata file: the arrays' own check above has already passed
+            return None
 
     def restore_latest(self, state: TrainState, report: Callable[[str], None] = print) -> TrainState:
         """`state` from the latest checkpoint that restores; `state` itself when none does.
@@ -124,6 +169,7 @@ class Checkpointer:
                 return self.restore(state, step)
             except CheckpointError as e:
                 report(f"{e}; moved it to {self._move_aside(step)} and trying the previous one")
+                self._manager.reload()
         return state
 
     def _move_aside(self, step: int) -> str:
@@ -136,7 +182,6 @@ class Checkpointer:
             os.makedirs(target_dir, exist_ok=True)
             shutil.move(os.path.join(self.directory, str(step)), target)
         wait_for_all(f"damaged checkpoint {step} moved aside")
-        self._manager.reload()
         return target
 
     def should_save(self, step: int) -> bool:
@@ -148,7 +193,9 @@ class Checkpointer:
         if step in self._manager.all_steps():
             return
         try:
-            self._manager.save(step, args=ocp.args.StandardSave(_savable(state)), metrics=metrics, force=force)
+            savable = _savable(state)
+            self._manager.save(step, args=ocp.args.StandardSave(savable), metrics=metrics, force=force,
+                               custom_metadata={"digests": _digests(savable)})
         except Exception as e:  # saves are asynchronous: this is often the previous save's failure, surfacing now
             raise self._save_failed(e) from e
 
