@@ -34,9 +34,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     check_workdir(config, workdir)
     check_writable(workdir)  # before build_run, whose checkpointer creates workdir/checkpoints
     run = build_run(config, workdir)
-    check_free_space(workdir, run_headroom(run.state, kept_checkpoints(config), run.checkpointer.directory))
-    write_config(config, workdir)  # only once the config has built a run, so a typo leaves no trace
     try:
+        check_free_space(workdir, run_headroom(run.state, kept_checkpoints(config), run.checkpointer.directory))
+        write_config(config, workdir)  # only once the config has built a run, so a typo leaves no trace
         # Restored straight into the mesh's layout, whatever the device count of the run that saved it.
         state = run.checkpointer.restore_latest(replicate(run.state, run.mesh), report=lead_print)
         start_step = int(state.step)
