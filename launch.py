@@ -100,7 +100,7 @@ def _print_metrics(prefix: str, result: dict) -> None:
     from cnn.distributed import lead_print
 
     lead_print(f"{prefix}top1 {result['top1']:.4f} top5 {result['top5']:.4f} loss {result['loss']:.4f} "
-          f"over {result['count']} images")
+               f"over {result['count']} images")
 
 
 def _bench() -> None:

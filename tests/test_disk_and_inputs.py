@@ -27,7 +27,7 @@ from cnn.train.checkpoint import Checkpointer, CheckpointError
 from cnn.train.disk import METRICS_MARGIN, WorkdirError, kept_checkpoints, run_headroom
 from cnn.train.metrics import read_metrics
 from cnn.train.state import create_train_state
-from tests.tiny_runs import CONFIG, tiny_config
+from tests.tiny_runs import CONFIG, tiny_config, without_speed
 
 pytestmark = pytest.mark.faults
 
@@ -43,10 +43,6 @@ def _files(folder):
             with open(os.path.join(root, name), "rb") as f:
                 files[os.path.relpath(f.name, folder)] = f.read()
     return files
-
-
-def _without_speed(records):
-    return [{k: v for k, v in r.items() if k != "images_per_sec"} for r in records]
 
 
 def _lenet_state():
@@ -152,7 +148,7 @@ def test_a_save_failing_mid_way_keeps_the_last_good_checkpoint_and_the_rerun_end
 
     no_space.step = None  # the disk has room again
     assert train_and_evaluate(tiny_config(tiny_data_dir), workdir) == expected
-    assert _without_speed(read_metrics(workdir)) == _without_speed(read_metrics(straight))
+    assert without_speed(read_metrics(workdir)) == without_speed(read_metrics(straight))
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints")), key=int) == ["4", "8", "12"]
 
 

@@ -1,6 +1,5 @@
 """Runs that die (SIGKILL, SIGTERM, ctrl-C) and are rerun, as a user does it: launch.py in subprocesses."""
 
-import json
 import os
 import random
 import shutil
@@ -15,6 +14,9 @@ import orbax.checkpoint as ocp
 import pytest
 from PIL import Image
 from tensorboard.backend.event_processing import event_accumulator
+
+from cnn.train.metrics import read_metrics
+from tests.tiny_runs import without_speed
 
 pytestmark = pytest.mark.faults
 
@@ -56,11 +58,6 @@ def _wait_for(condition, proc, timeout=120.0):
         time.sleep(0.005)
 
 
-def _metrics(workdir):
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
-
-
 def _checkpoint_steps(workdir):
     folder = os.path.join(workdir, "checkpoints")
     return sorted(int(d) for d in os.listdir(folder) if d.isdigit()) if os.path.isdir(folder) else []
@@ -95,17 +92,13 @@ def _resumed_from(stdout):
 
 def _logged_train_step(workdir, at_least):
     path = os.path.join(workdir, "metrics.jsonl")
-    return os.path.exists(path) and any(r["split"] == "train" and r["step"] >= at_least for r in _metrics(workdir))
+    return os.path.exists(path) and any(r["split"] == "train" and r["step"] >= at_least for r in read_metrics(workdir))
 
 
 def _scalars(workdir, tag):
     events = event_accumulator.EventAccumulator(workdir)
     events.Reload()
     return [(e.step, e.value) for e in events.Scalars(tag)]
-
-
-def _without_speed(records):
-    return [{k: v for k, v in r.items() if k != "images_per_sec"} for r in records]
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +134,7 @@ def test_repeated_sigkills_at_random_points_then_a_rerun_end_bit_identical_to_th
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == -signal.SIGKILL, err[-3000:]
         assert _resumed_from(out) == expected_resume and "cannot be restored" not in out
-        killed_at = max(r["step"] for r in _metrics(workdir))
+        killed_at = max(r["step"] for r in read_metrics(workdir))
         assert killed_at < STEPS
         complete, unfinished = _checkpoints(workdir)
         kills.append(f"{mode} at step {killed_at}" + (f", leaving {unfinished}" if unfinished else ""))
@@ -159,7 +152,7 @@ def test_repeated_sigkills_at_random_points_then_a_rerun_end_bit_identical_to_th
     complete, unfinished = _checkpoints(workdir)
     assert complete[-1] == STEPS and not unfinished
     # Every line, train and test, is what the uninterrupted run wrote (minus wall-clock speed).
-    assert _without_speed(_metrics(workdir)) == _without_speed(_metrics(straight[0]))
+    assert without_speed(read_metrics(workdir)) == without_speed(read_metrics(straight[0]))
     assert rerun.stdout.splitlines()[-1] == straight[1].splitlines()[-1]
     # TensorBoard too: each killed run's events survive up to its kill, its replayed steps are purged.
     for tag in ("train/loss", "test/top1"):
@@ -188,36 +181,36 @@ def test_a_stop_signal_checkpoints_the_current_step_exits_cleanly_and_the_rerun_
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"resuming from the checkpoint of step {step}" in rerun.stdout
     tests = lambda records: [r for r in records if r["split"] == "test"]  # noqa: E731
-    assert tests(_metrics(workdir)) == tests(_metrics(straight[0]))
+    assert tests(read_metrics(workdir)) == tests(read_metrics(straight[0]))
     assert rerun.stdout.splitlines()[-1] == straight[1].splitlines()[-1]
 
 
 def test_eval_mode_evaluates_latest_best_and_a_step_and_appends_the_result(tmp_path, shared_tiny_data_dir, straight):
     workdir = str(tmp_path / "run")
     shutil.copytree(straight[0], workdir)
-    final_test = [r for r in _metrics(workdir) if r["split"] == "test"][-1]
+    final_test = [r for r in read_metrics(workdir) if r["split"] == "test"][-1]
     eval_args = ["eval", f"--config={CONFIG}", f"--workdir={workdir}",
                  f"--config.dataset.data_dir={shared_tiny_data_dir}", "--config.batch_size=16",
                  f"--config.num_train_steps={STEPS}", "--config.optimizer.learning_rate=0.0005"]
     proc = _launch(*eval_args)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    appended = _metrics(workdir)[-1]
+    appended = read_metrics(workdir)[-1]
     assert appended == {**final_test, "checkpoint": "latest"}
     assert f"checkpoint latest (step {STEPS}): test top1 {final_test['top1']:.4f}" in proc.stdout
 
     steps = _checkpoint_steps(workdir)
     proc = _launch(*eval_args, f"--checkpoint={steps[0]}")
-    assert proc.returncode == 0 and _metrics(workdir)[-1]["step"] == steps[0]
+    assert proc.returncode == 0 and read_metrics(workdir)[-1]["step"] == steps[0]
     proc = _launch(*eval_args, "--checkpoint=best")
-    best = _metrics(workdir)[-1]
-    tests = [r for r in _metrics(straight[0]) if r["split"] == "test"]
+    best = read_metrics(workdir)[-1]
+    tests = [r for r in read_metrics(straight[0]) if r["split"] == "test"]
     assert proc.returncode == 0 and best["top1"] == max(r["top1"] for r in tests)
 
     proc = _launch(*eval_args, "--checkpoint=7")
     assert proc.returncode == 1 and "error: no checkpoint '7'" in proc.stderr and str(steps) in proc.stderr
 
 
-def test_curves_mode_redraws_the_png_from_metrics(tmp_path, straight):
+def test_curves_mode_redraws_the_png_fromread_metrics(tmp_path, straight):
     workdir = str(tmp_path / "run")
     shutil.copytree(straight[0], workdir)
     png = os.path.join(workdir, "plots", "curves.png")

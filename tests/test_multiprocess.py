@@ -4,7 +4,6 @@ Each run is launch.py in subprocesses, as a cluster starts it: the same command 
 with its --process-id. The references are 1-process runs over forced CPU devices.
 """
 
-import json
 import os
 import shutil
 import socket
@@ -16,6 +15,8 @@ import time
 import jax
 import numpy as np
 import pytest
+
+from cnn.train.metrics import read_metrics
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.faults]
 
@@ -59,11 +60,6 @@ def _train(workdir, data_dir, processes: int, devices_each: int, steps: int = ST
     return outs
 
 
-def _metrics(workdir):
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
-
-
 def _params(workdir, step=STEPS):
     from cnn.train.trained import load_trained
 
@@ -71,7 +67,7 @@ def _params(workdir, step=STEPS):
 
 
 def _assert_same_run(workdir, reference):
-    got, want = _metrics(workdir), _metrics(reference)
+    got, want = read_metrics(workdir), read_metrics(reference)
     assert [(r["split"], r["step"]) for r in got] == [(r["split"], r["step"]) for r in want]
     for a, b in zip(got, want):
         np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5, atol=1e-7)
@@ -125,7 +121,7 @@ def test_sigterm_to_one_process_stops_all_at_one_step_with_a_checkpoint(
     workdir, steps = str(tmp_path / "run"), 200
     procs = _start(workdir, shared_tiny_data_dir, processes=2, devices_each=1, steps=steps)
     metrics, deadline = os.path.join(workdir, "metrics.jsonl"), time.monotonic() + 180
-    while not (os.path.exists(metrics) and any(r["step"] >= 30 for r in _metrics(workdir))):
+    while not (os.path.exists(metrics) and any(r["step"] >= 30 for r in read_metrics(workdir))):
         assert all(p.poll() is None for p in procs) and time.monotonic() < deadline, "the run ended or stalled"
         time.sleep(0.01)
     procs[1].send_signal(signal.SIGTERM)  # the scheduler's notice reaching one host first

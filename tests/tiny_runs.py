@@ -23,3 +23,8 @@ def tiny_config(data_dir, **overrides):
     for key, value in overrides.items():
         config[key] = value
     return config
+
+
+def without_speed(records):
+    """metrics.jsonl records without the one field that measures wall time, which no rerun reproduces."""
+    return [{k: v for k, v in r.items() if k != "images_per_sec"} for r in records]

@@ -63,6 +63,12 @@ def _digests(tree) -> dict[str, int]:
             for path, leaf in leaves if isinstance(leaf, np.ndarray)}
 
 
+def _first_line(e: Exception, limit: int = 300) -> str:
+    """`Type: first line of the message`: orbax and tensorstore errors run over many lines."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0][:limit] if lines else ''}"
+
+
 def _unreadable_metrics(directory: str) -> list[int]:
     """Steps whose metrics file does not parse: orbax reads them all when its manager is built, and would stop."""
     bad = []
@@ -102,7 +108,7 @@ class Checkpointer:
         self.workdir = os.path.abspath(workdir)
         self.directory = os.path.join(self.workdir, "checkpoints")
         for step in _unreadable_metrics(self.directory):
-            lead_print(f"checkpoint {step} in {self.directory} cannot be restored (its metrics file does not parse); "
+            lead_print(f"{self._unrestorable(step, 'its metrics file does not parse')}; "
                        f"moved it to {self._move_aside(step)}")
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
@@ -142,14 +148,15 @@ class Checkpointer:
         try:
             restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
         except Exception as e:  # orbax and tensorstore raise many types for damaged or mismatched files
-            lines = str(e).strip().splitlines()
-            raise CheckpointError(f"checkpoint {step} in {self.directory} cannot be restored "
-                                  f"({type(e).__name__}: {lines[0][:200] if lines else ''})") from e
+            raise self._unrestorable(step, _first_line(e, 200)) from e
         saved = self._saved_digests(step)
         if saved and (changed := [k for k, v in _digests(restored).items() if saved.get(k, v) != v]):
-            raise CheckpointError(f"checkpoint {step} in {self.directory} cannot be restored (its files are damaged: "
-                                  f"{len(changed)} arrays differ from what was saved, e.g. {changed[0]})")
+            raise self._unrestorable(step, f"its files are damaged: {len(changed)} arrays differ from what was "
+                                           f"saved, e.g. {changed[0]}")
         return state.replace(**restored)
+
+    def _unrestorable(self, step: int, cause: str) -> CheckpointError:
+        return CheckpointError(f"checkpoint {step} in {self.directory} cannot be restored ({cause})")
 
     def _saved_digests(self, step: int) -> dict[str, int] | None:
         """The crc32s saved with `step`; None for checkpoints written before cnn recorded them."""
@@ -216,8 +223,7 @@ class Checkpointer:
         # Tensorstore, which writes the arrays, raises ValueError with the OS error's text in its message.
         no_room = next((f"{what} ({os.strerror(n)})" for n, what in full.items()
                         if getattr(e, "errno", None) == n or os.strerror(n) in str(e)), None)
-        lines = str(e).strip().splitlines()
-        cause = no_room or f"{type(e).__name__}: {lines[0][:300] if lines else ''}"
+        cause = no_room or _first_line(e)
         fix = "Free space or use another --workdir, then rerun" if no_room else "Fix the cause, then rerun"
         latest = self.latest_step()
         kept = ("no checkpoint had been saved before it" if latest is None else

@@ -11,13 +11,9 @@ from jax.experimental.compilation_cache import compilation_cache
 from cnn import compile_cache
 from cnn.train import train_and_evaluate
 from cnn.train.metrics import read_metrics
-from tests.tiny_runs import tiny_config
+from tests.tiny_runs import tiny_config, without_speed
 
 pytestmark = pytest.mark.faults
-
-
-def _without_speed(records):
-    return [{k: v for k, v in r.items() if k != "images_per_sec"} for r in records]
 
 
 def _array_files(checkpoint):
@@ -113,4 +109,4 @@ def test_a_damaged_latest_checkpoint_is_reported_moved_aside_and_the_previous_on
     assert _contents(moved) == damaged  # kept as it was found, for inspection
     # Steps 9 to 12 replayed on the same batches: what the undamaged run computed, line for line.
     assert resumed == trained[1]
-    assert _without_speed(read_metrics(workdir)) == _without_speed(trained[2])
+    assert without_speed(read_metrics(workdir)) == without_speed(trained[2])

@@ -13,11 +13,8 @@ from cnn.train import NonFiniteLossError, train_and_evaluate
 from cnn.train.checkpoint import Checkpointer
 from cnn.train.metrics import read_metrics
 from cnn.train.run import build_run
+from tests.tiny_runs import without_speed
 from tests.tiny_runs import tiny_config as _config  # no per-epoch keepers: retention is latest N and best N
-
-
-def _without_speed(records):
-    return [{k: v for k, v in r.items() if k != "images_per_sec"} for r in records]
 
 
 @pytest.fixture
@@ -35,7 +32,7 @@ def test_rerun_after_losing_the_last_steps_replays_them_exactly(tmp_path, tiny_d
     shutil.rmtree(os.path.join(workdir, "checkpoints", "12"))
     resumed = train_and_evaluate(_config(tiny_data_dir), workdir)
     assert resumed == straight[0]
-    assert _without_speed(read_metrics(workdir)) == _without_speed(straight[1])
+    assert without_speed(read_metrics(workdir)) == without_speed(straight[1])
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints")), key=int) == ["4", "8", "12"]
 
 
@@ -46,12 +43,12 @@ def test_augmented_runs_replay_the_same_augmentations_on_resume(tmp_path, tiny_d
         return config
 
     first = train_and_evaluate(augmented(), str(tmp_path / "a"))
-    assert _without_speed(read_metrics(str(tmp_path / "a"))) != _without_speed(straight[1])
+    assert without_speed(read_metrics(str(tmp_path / "a"))) != without_speed(straight[1])
     workdir = str(tmp_path / "b")
     train_and_evaluate(augmented(), workdir)
     shutil.rmtree(os.path.join(workdir, "checkpoints", "12"))
     assert train_and_evaluate(augmented(), workdir) == first
-    assert _without_speed(read_metrics(workdir)) == _without_speed(read_metrics(str(tmp_path / "a")))
+    assert without_speed(read_metrics(workdir)) == without_speed(read_metrics(str(tmp_path / "a")))
 
 
 def test_finished_run_is_evaluated_not_retrained(tmp_path, tiny_data_dir, capsys):
