@@ -15,20 +15,16 @@ Where torch is not installed the PyTorch figures are null and cnn's are still me
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
 from collections.abc import Callable
 from types import ModuleType
 
-import flax
-import jax
-
 from cnn.bench import CompiledTrainStep, calls_lasting, time_calls
+from cnn.machine import describe
 from cnn.suggest import unknown
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
@@ -49,31 +45,9 @@ def _torch_models() -> ModuleType | None:
     return torch_models
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def machine(torch_version: str | None) -> dict:
-    """What the figures were measured on: CPU, cores, OS, library versions, the date (UTC) and the 1-minute
-    load average before measuring (other processes on the cores slow both frameworks, PyTorch's OpenMP most)."""
-    return {
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "flax": flax.__version__,
-        "torch": torch_version,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "load_average": os.getloadavg()[0],
-    }
+    """`cnn.machine.describe()` and the torch version (None without torch)."""
+    return {**describe(), "torch": torch_version}
 
 
 def _fastest_torch_step(torch_models: ModuleType, model: str, batch_size: int, input_shape: tuple[int, int, int],

@@ -77,7 +77,8 @@ BOOKKEEPING_KEYS = frozenset({
 
 # Keys added after runs were saved without them, with the value that meant what those runs did:
 # such a run resumes under a config that sets the key to this value.
-IMPLIED_BY_ABSENCE = {"nonfinite": "stop"}
+IMPLIED_BY_ABSENCE = {"nonfinite": "stop", "augment.rotate": 0.0, "augment.brightness": 0.0, "augment.contrast": 0.0,
+                      "augment.pca_lighting": 0.0, "augment.cutout": 0, "augment.mixup": 0.0}
 
 
 def _flat_values(tree: dict, prefix: str = "") -> dict[str, object]:

@@ -1,7 +1,13 @@
 r"""Regenerates the tables of README.md from the code, so no number in them is typed by hand.
 
-    python experiments/tables.py          # prints the tables
-    python experiments/tables.py --write  # rewrites them in README.md
+    python experiments/tables.py                    # prints the tables
+    python experiments/tables.py --write            # rewrites them in README.md
+    python experiments/tables.py --collect --write  # first reads the workdirs under runs/ into
+                                                    # experiments/results.json (experiments/reproduce.py) and
+                                                    # experiments/notes/results.json (+ docs/notes/*.png)
+
+Figures come from JSON files the experiments write from their workdirs (config.json, metrics.jsonl,
+machine.json), never typed by hand; rerunning on the same workdirs gives the same README.
 """
 
 from __future__ import annotations
@@ -50,10 +56,14 @@ def layers_table() -> str:
 
 _FIELDS = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "receptive_fields.py"))
 _TRANSFER = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "transfer", "study.py"))
+_NOTES = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes", "study.py"))
+_REPRODUCE = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "reproduce.py"))
 TABLES = {"models": models_table, "layers": layers_table, "rf_design": _FIELDS["design_rules_table"],
           "rf_growth": _FIELDS["growth_table"], "perf": compare.results_table,
           "time_to_accuracy": time_to_accuracy.results_table, "transfer": _TRANSFER["strategies_table"],
-          "transfer_probes": _TRANSFER["probes_table"]}
+          "transfer_probes": _TRANSFER["probes_table"],
+          **{f"notes_{name}": (lambda name=name: _NOTES["study_table"](name)) for name in _NOTES["STUDIES"]},
+          **{f"results_{name}": (lambda name=name: _REPRODUCE["results_table"](name)) for name in _REPRODUCE["DATASETS"]}}
 
 
 def render(text: str) -> str:
@@ -66,6 +76,9 @@ def render(text: str) -> str:
 if __name__ == "__main__":
     with open(README) as f:
         current = f.read()
+    if "--collect" in sys.argv[1:]:
+        _REPRODUCE["collect"]()
+        _NOTES["collect"](_NOTES["STUDIES"], os.path.join(ROOT, "runs", "notes"))
     if "--write" in sys.argv[1:]:
         with open(README, "w") as f:
             f.write(render(current))

@@ -1,3 +1,6 @@
+import json
+import os
+
 import ml_collections
 import pytest
 
@@ -55,3 +58,13 @@ def test_flat_keys_and_overrides_are_checked_against_the_file(tmp_path):
         check_overrides([f"--config={path}", "--config.optimizer.learnin_rate=0.2"])
     with pytest.raises(ConfigError, match="not found"):
         load_config(str(tmp_path / "missing.py"))
+
+
+def test_a_run_saved_before_the_new_augmentations_existed_resumes_with_them_off():
+    default = load_config(os.path.join(os.path.dirname(__file__), "..", "experiments", "fashion_mnist", "lenet5.py"))
+    old = json.loads(as_json(default))
+    for key in ("rotate", "brightness", "contrast", "pca_lighting", "cutout", "mixup"):
+        del old["augment"][key]
+    assert run_changing_differences(json.dumps(old), default) == []
+    default.augment.cutout = 8
+    assert run_changing_differences(json.dumps(old), default) == ["augment.cutout: 0 -> 8"]

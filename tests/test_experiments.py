@@ -3,17 +3,14 @@
 import ast
 import glob
 import os
+import re
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 import cnn.models
 from cnn.config import load_config
-from cnn.train import train_and_evaluate
-from cnn.train.metrics import read_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,7 +36,7 @@ def _input_shape(config) -> tuple[int, int, int]:
 def test_docstring_gives_the_command_the_published_number_and_the_measured_one(path):
     with open(os.path.join(ROOT, path)) as f:
         doc = ast.get_docstring(ast.parse(f.read())) or ""
-    assert f"--config {path} " in doc, f"{path}: its docstring must show the command that runs it"
+    assert re.search(rf"--config {re.escape(path)}(:\S+)? ", doc), f"{path}: its docstring must show the command that runs it"
     assert "Published:" in doc and "Measured" in doc, f"{path}: say what the paper reports and what cnn measured"
 
 
@@ -60,16 +57,3 @@ def test_the_model_builds_and_differentiates_at_the_dataset_input(path):
     grads = jax.eval_shape(jax.grad(loss), variables["params"], rest, x)
     assert jax.tree.structure(grads) == jax.tree.structure(variables["params"])
 
-
-def test_the_cifar_resnet_recipe_trains_for_real_on_mocked_cifar10(tmp_path):
-    config = load_config(os.path.join(ROOT, "experiments", "cifar10", "resnet56.py"))
-    config.model.name = "resnet20_cifar"
-    config.update({"batch_size": 8, "num_train_steps": 4, "eval_every_steps": 4, "log_every_steps": 1,
-                   "checkpoint_every_steps": 4})
-    config.schedule.boundaries_epochs = (1, 2)
-    with tfds.testing.mock_data(num_examples=16):
-        final = train_and_evaluate(config, str(tmp_path))
-    records = read_metrics(str(tmp_path))
-    assert [r["step"] for r in records if r["split"] == "train"] == [1, 2, 3, 4]
-    assert all(np.isfinite(r["loss"]) for r in records)
-    assert final["count"] == 16

@@ -1,19 +1,32 @@
 """Batch augmentation as pure JAX functions, meant to run on device inside the jitted train step.
 
 Every function takes and returns a whole NHWC batch with static shapes, draws one set of
-random parameters per example from the given key, and needs no host round-trip. With
+random parameters per example (mixup: per batch) from the given key, and needs no host round-trip. With
 `augmentation_key(seed, step)` as the key, the augmented batch of a step is a function of
 (seed, step) alone, so a resumed run replays exactly what an uninterrupted one saw.
 
-`augment` reads these keys of the augment config (`config.augment`); a missing key is off:
-  crop_padding  int, 0 = off. Pad H and W by this much on each side, then crop back at a random offset.
+`augment` reads these keys of the augment config (`config.augment`) and applies them in this
+order; a missing key, 0 or False is off:
+  crop_padding  int >= 0. Pad H and W by this much on each side, then crop back at a random offset.
   crop_mode     "constant" (zeros, the default), "edge" or "reflect": how the crop padding is filled.
-  translate     int, 0 = off. Shift each image by up to this many pixels along each axis, filling with 0.
+  translate     int >= 0. Shift each image by up to this many pixels along each axis, filling with 0.
   flip          bool. Flip each image left-right with probability 0.5.
+  rotate        float in [0, 180]. Rotate each image by a uniform angle in [-rotate, rotate] degrees
+                about its centre, bilinearly, filling with 0 (`geometric.rotate`).
+  brightness    float in [0, 1]. Add a uniform delta in [-brightness, brightness] on the [0, 1] scale.
+  contrast      float in [0, 1]. Scale each channel about its mean by a factor uniform in [1 ± contrast].
+  pca_lighting  float >= 0. AlexNet's PCA colour shift with α ~ N(0, pca_lighting²) (AlexNet: 0.1);
+                1- or 3-channel images only (`photometric.lighting_eigen`).
+  cutout        int in [0, min(H, W)]. Zero a cutout × cutout square at a random centre per image.
+  mixup         float >= 0. Mix the batch and its targets with a permutation of itself, weight
+                λ ~ Beta(mixup, mixup) (`mixup.mixup`); needs the targets.
+Fill values and zeroed squares are 0 on the scale the images arrive on: the dataset mean for
+normalised images.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import jax
@@ -22,6 +35,8 @@ import ml_collections
 import numpy as np
 
 from cnn.config import ConfigError
+from cnn.data import geometric, photometric
+from cnn.data.mixup import mixup
 from cnn.suggest import unknown
 
 CROP_MODES = ("constant", "edge", "reflect")
@@ -120,29 +135,99 @@ def normalize(images: jax.Array, mean: Sequence[float], std: Sequence[float]) ->
     return (x - mean) / std
 
 
-def enabled(config: ml_collections.ConfigDict) -> bool:
-    """Whether the augment config turns on any augmentation."""
-    return config.get("crop_padding", 0) > 0 or config.get("translate", 0) > 0 or bool(config.get("flip", False))
+# The augmentations after flip, in their order.
+_LATER = ("rotate", "brightness", "contrast", "pca_lighting", "cutout", "mixup")
+# The largest value and the unit of each float one, for the error messages.
+_RANGES = {
+    "rotate": (180.0, "degrees"),
+    "brightness": (1.0, "a delta on the [0, 1] pixel scale"),
+    "contrast": (1.0, "the largest change of the contrast factor"),
+    "pca_lighting": (math.inf, "the std of α; AlexNet's is 0.1"),
+    "mixup": (math.inf, "the α of Beta(α, α)"),
+}
 
 
-def augment(key: jax.Array, images: jax.Array, config: ml_collections.ConfigDict) -> jax.Array:
-    """Applies crop, translate and flip, in that order, as the augment config asks (see the module doc).
+def _subkey(key: jax.Array, name: str) -> jax.Array:
+    """The key of augmentation `name`: folding in a fixed tag (its first four bytes), rather than widening
+    the split of `key` that crop, translate and flip draw from, keeps their draws unchanged."""
+    return jax.random.fold_in(key, int.from_bytes(name.encode()[:4], "big"))
 
-    `config` is static: close over it when jitting. With everything off, `images` is returned as is.
-    """
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_config(config: ml_collections.ConfigDict, image_shape: Sequence[int]) -> None:
+    """Raises ConfigError naming the key, the value and the valid range for any value `augment` cannot
+    apply to images of `image_shape` (H, W, C); run it before training so a bad value fails at once."""
     mode = config.get("crop_mode", "constant")
     try:
         _check_mode(mode)  # even with cropping off, so a misspelt mode fails at once
     except ValueError as e:
         raise ConfigError(f"config.augment.crop_mode: {e}") from None
+    for name in ("crop_padding", "translate"):
+        value = config.get(name, 0)
+        if not _is_int(value) or value < 0:
+            raise ConfigError(f"config.augment.{name} {value!r} must be an integer >= 0 (pixels; 0: off)")
+    for name, (high, unit) in _RANGES.items():
+        value = config.get(name, 0)
+        if not (_is_int(value) or isinstance(value, float)) or not (0 <= value <= high and math.isfinite(value)):
+            bounds = "a finite number >= 0" if high == math.inf else f"a number in [0, {high:g}]"
+            raise ConfigError(f"config.augment.{name} {value!r} must be {bounds} ({unit}; 0: off)")
+    height, width, channels = image_shape
+    side = config.get("cutout", 0)
+    if not _is_int(side) or not 0 <= side <= min(height, width):
+        raise ConfigError(f"config.augment.cutout {side!r} must be an integer in [0, {min(height, width)}] (the "
+                          f"side of the square in pixels, at most that of the {height}×{width} images; 0: off)")
+    if config.get("pca_lighting", 0) > 0 and channels not in photometric.LIGHTING_CHANNELS:
+        raise ConfigError(f"config.augment.pca_lighting {config.pca_lighting!r} needs 1-channel images (the "
+                          f"dataset variance is the eigenvalue) or 3-channel ones (ImageNet's RGB eigenvectors); "
+                          f"these have {channels} channels: set it to 0")
+
+
+def enabled(config: ml_collections.ConfigDict) -> bool:
+    """Whether the augment config turns on any augmentation."""
+    return (config.get("crop_padding", 0) > 0 or config.get("translate", 0) > 0 or bool(config.get("flip", False))
+            or any(config.get(name, 0) > 0 for name in _LATER))
+
+
+def augment(key: jax.Array, images: jax.Array, config: ml_collections.ConfigDict, *,
+            std: Sequence[float] | None = None, targets: jax.Array | None = None):
+    """Applies the augmentations the augment config asks for, in the order of the module doc.
+
+    `config` is static: close over it when jitting. `std` is the per-channel std the images were
+    normalised by (None: they are on the [0, 1] scale), for the perturbations defined on that
+    scale. Returns the images, or with `targets` (needed by mixup: [N, classes] distributions)
+    (images, targets), the targets mixed like the images or, with mixup off, as given. With
+    everything off, `images` (and `targets`) are returned as they are.
+    """
+    _check_batch(images)
+    check_config(config, images.shape[1:])
+    mixes = config.get("mixup", 0) > 0
+    if mixes and targets is None:
+        raise ValueError("config.augment.mixup mixes the targets with the images: pass targets=[N, classes]")
     if not enabled(config):
-        return images
+        return images if targets is None else (images, targets)
     # Always three keys, so switching one augmentation on or off leaves the others' draws unchanged.
     crop_key, translate_key, flip_key = jax.random.split(key, 3)
     if config.get("crop_padding", 0) > 0:
-        images = random_crop(crop_key, images, config.crop_padding, mode)
+        images = random_crop(crop_key, images, config.crop_padding, config.get("crop_mode", "constant"))
     if config.get("translate", 0) > 0:
         images = random_translate(translate_key, images, config.translate)
     if config.get("flip", False):
         images = horizontal_flip(flip_key, images)
-    return images
+    if config.get("rotate", 0) > 0:
+        images = geometric.random_rotate(_subkey(key, "rotate"), images, config.rotate)
+    if config.get("brightness", 0) > 0:
+        images = photometric.random_brightness(_subkey(key, "brightness"), images, config.brightness, std)
+    if config.get("contrast", 0) > 0:
+        images = photometric.random_contrast(_subkey(key, "contrast"), images, config.contrast)
+    if config.get("pca_lighting", 0) > 0:
+        eigenvalues, eigenvectors = photometric.lighting_eigen(images.shape[-1], std)
+        images = photometric.pca_lighting(_subkey(key, "pca_lighting"), images, config.pca_lighting,
+                                          eigenvalues, eigenvectors, std)
+    if config.get("cutout", 0) > 0:
+        images = geometric.random_cutout(_subkey(key, "cutout"), images, config.cutout)
+    if mixes:
+        images, targets = mixup(_subkey(key, "mixup"), images, targets, config.mixup)
+    return images if targets is None else (images, targets)

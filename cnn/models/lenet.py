@@ -54,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnn.layers import Conv, avg_pool, correlate, max_pool, relu, scaled_tanh
+from cnn.layers import Conv, Dropout, avg_pool, correlate, max_pool, relu, scaled_tanh
 from cnn.models.registry import register
 
 # Table I of the paper: C3 map j reads the S2 maps C3_TABLE[j].
@@ -81,6 +81,9 @@ class LeNet5(nn.Module):
     activation: Callable[[jax.Array], jax.Array] = relu
     # 2 turns a 28×28 image into the paper's 32×32 field; use 0 for 32×32 inputs.
     c1_padding: int = 2
+    # Not in the paper: dropout on the inputs of F6 and of the output layer (as AlexNet's on its dense
+    # layers), for the dropout experiment of experiments/notes; 0 leaves LeNet-5 as it was.
+    dropout: float = 0.0
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -91,9 +94,9 @@ class LeNet5(nn.Module):
         x = taps["s4"] = max_pool(x, 2)
         _check_s4(x, taps["c1"])
         x = taps["c5"] = self.activation(Conv(120, (5, 5), name="c5")(x))
-        x = x.reshape(x.shape[0], -1)
+        x = Dropout(self.dropout)(x.reshape(x.shape[0], -1), train)
         x = taps["f6"] = self.activation(nn.Dense(84, name="f6")(x))
-        logits = nn.Dense(self.num_classes, name="output")(x)
+        logits = nn.Dense(self.num_classes, name="output")(Dropout(self.dropout)(x, train))
         return logits, taps
 
 

@@ -44,7 +44,14 @@ def spec(name: str) -> ModelSpec:
 
 
 def create(name: str, *, num_classes: int, **overrides) -> nn.Module:
-    """Returns the linen Module registered as `name`, with `num_classes` outputs and field overrides."""
+    """Returns the linen Module registered as `name`, with `num_classes` outputs and field overrides.
+
+    An `activation` override may be a name of `cnn.layers.ACTIVATIONS` ("tanh"), as configs give it.
+    """
+    if isinstance(overrides.get("activation"), str):
+        from cnn.layers.activations import activation  # here: cnn.layers is not needed to list the models
+
+        overrides["activation"] = activation(overrides["activation"])
     return spec(name).factory(num_classes=num_classes, **overrides)
 
 

@@ -17,7 +17,7 @@ from jax.sharding import Mesh
 from cnn.config import ConfigError
 from cnn.data import Dataset, augment
 from cnn.train.sharding import jit_eval_step, jit_train_step, one_call_in_flight
-from cnn.train.steps import eval_step, train_step
+from cnn.train.steps import Prepare, eval_step, train_step
 
 COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
 
@@ -40,14 +40,23 @@ def input_normalizer(dataset: Dataset) -> Callable[[jax.Array], jax.Array]:
     return normalize
 
 
-def train_input(config: ml_collections.ConfigDict, dataset: Dataset) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    """Normalisation, then the augmentations of `config.augment`, drawn from (seed, step)."""
+def train_input(config: ml_collections.ConfigDict, dataset: Dataset) -> Prepare:
+    """`prepare(images, step, labels) -> (model input, targets)`: normalisation, then the augmentations of
+    `config.augment`, drawn from (seed, step). The targets are the labels as they are or, with mixup on,
+    their one-hot distributions [N, classes] mixed like the images. Raises ConfigError for augment values
+    that cannot apply to the dataset's images.
+    """
+    augment.check_config(config.augment, dataset.image_shape)
     normalize = input_normalizer(dataset)
-    if not augment.enabled(config.augment):
-        return lambda images, step: normalize(images)
+    mixes = config.augment.get("mixup", 0) > 0
 
-    def prepare(images: jax.Array, step: jax.Array) -> jax.Array:
-        return augment.augment(augment.augmentation_key(config.seed, step), normalize(images), config.augment)
+    def prepare(images: jax.Array, step: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+        images = normalize(images)
+        if not augment.enabled(config.augment):
+            return images, labels
+        targets = jax.nn.one_hot(labels, dataset.num_classes) if mixes else labels
+        return augment.augment(augment.augmentation_key(config.seed, step), images, config.augment, std=dataset.std,
+                               targets=targets)
 
     return prepare
 

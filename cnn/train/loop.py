@@ -8,10 +8,12 @@ non-finite loss raises NonFiniteLossError before any checkpoint of the bad state
 
 from __future__ import annotations
 
+import time
+
 import ml_collections
 from tqdm.auto import tqdm
 
-from cnn import data
+from cnn import data, machine
 from cnn.data.prefetch import Prefetcher
 from cnn.distributed import is_lead, lead_print
 from cnn.train.disk import check_free_space, check_writable, kept_checkpoints, run_headroom
@@ -29,21 +31,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     """Trains the configured model, resuming from the latest checkpoint in `workdir`.
 
     Evaluates on the test split every `eval_every_steps` and at the end; returns the final
-    test metrics. Writes `workdir/plots/curves.png` whenever it stops.
+    test metrics. Writes `workdir/plots/curves.png` whenever it stops, and `workdir/machine.json`.
+    Every metrics record carries `wall_s`, the seconds since this call began (data loading and
+    compilation included); a resumed run starts counting again.
     """
+    started = time.monotonic()
     check_workdir(config, workdir)
     check_writable(workdir)  # before build_run, whose checkpointer creates workdir/checkpoints
     run = build_run(config, workdir)
     try:
         check_free_space(workdir, run_headroom(run.state, kept_checkpoints(config), run.checkpointer.directory))
         write_config(config, workdir)  # only once the config has built a run, so a typo leaves no trace
+        machine.record(workdir)
         # Restored straight into the mesh's layout, whatever the device count of the run that saved it.
         state = run.checkpointer.restore_latest(replicate(run.state, run.mesh), report=lead_print)
         start_step = int(state.step)
         if start_step >= run.total_steps:
             lead_print(f"{run.checkpointer.directory} already holds the final step {start_step}; evaluating it")
             return evaluate_test_split(run, state)
-        writer = MetricsWriter(workdir, purge_after=start_step)
+        writer = MetricsWriter(workdir, purge_after=start_step, started=started)
         try:
             with StopSignals() as stop:
                 return _train(run, state, writer, stop)

@@ -18,7 +18,7 @@ from tensorboardX import SummaryWriter
 from cnn.distributed import is_lead
 
 # Fields of a record that locate it rather than measure something; they are not TensorBoard scalars.
-_INDEX_FIELDS = ("split", "step", "epoch", "count")
+_INDEX_FIELDS = ("split", "step", "epoch", "count", "wall_s")
 # Per-step train metrics that a log line sums over its window instead of averaging.
 _COUNTED = ("skipped_updates",)
 
@@ -28,10 +28,12 @@ class MetricsWriter:
 
     `purge_after=S` (a run resuming from step S) first drops the records of later steps,
     which a killed run wrote after its last checkpoint and the resumed run will write again;
-    TensorBoard is told to drop its own copies of them too.
+    TensorBoard is told to drop its own copies of them too. With `started` (a `time.monotonic()`
+    reading), every record gets `wall_s`: the seconds since then.
     """
 
-    def __init__(self, workdir: str, purge_after: int | None = None):
+    def __init__(self, workdir: str, purge_after: int | None = None, started: float | None = None):
+        self.started = started
         self.path = os.path.join(workdir, "metrics.jsonl")
         # One file however many processes train: the others' records are the same numbers.
         self._events = None
@@ -49,6 +51,8 @@ class MetricsWriter:
         if self._events is None:
             return
         record = {k: _plain(v) for k, v in record.items()}
+        if self.started is not None:
+            record["wall_s"] = round(time.monotonic() - self.started, 2)
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
         for key, value in record.items():

@@ -1,12 +1,17 @@
 """Train and eval steps: pure functions of (state, batch), compiled for a mesh by `cnn.train.sharding`.
 
 Options are bound with functools.partial before compiling:
-- `prepare(images, step)` turns the stored batch into model input on device (normalising
-  uint8 images, augmenting); it gets the step so its randomness is a function of (seed, step).
+- `prepare(images, step, labels)` turns the stored batch into model input and targets on device
+  (normalising uint8 images, augmenting); it gets the step so its randomness is a function of
+  (seed, step). The targets are the integer labels or, with mixup, distributions [N, classes],
+  and the loss is the cross-entropy against them. The train metric top1 still counts each
+  example's own label (under mixup, the one weighted λ in its mix), so it is no clean accuracy.
 - `compute_dtype` (e.g. jnp.bfloat16) runs the forward and backward passes in that precision
   while the parameters, their gradients and the optimizer state stay float32: the cast of the
   parameters is inside the differentiated function, so its gradient comes back as float32.
-- `label_smoothing` mixes the one-hot targets with the uniform distribution (Szegedy et al. 2016).
+- `label_smoothing` mixes the targets with the uniform distribution (Szegedy et al. 2016): the
+  one-hot labels, or mixup's distributions. Both are linear, so smoothing the mix is mixing the
+  smoothed one-hot labels.
 - `aux_loss_weight`: models with auxiliary classifiers (GoogLeNet, Inception v3) return their logits
   in training as taps["aux_logits"], a tuple; each adds weight · its cross-entropy to the loss
   (GoogLeNet's 0.3), and the metrics report their sum unweighted as "aux_loss".
@@ -26,7 +31,8 @@ import optax
 
 from cnn.train.state import TrainState
 
-Prepare = Callable[[jax.Array, jax.Array], jax.Array]  # (images, step) -> model input
+# (images, step, labels) -> (model input, targets: the labels or distributions [N, classes])
+Prepare = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 
 
 def top_k_correct(logits: jax.Array, labels: jax.Array, k: int) -> jax.Array:
@@ -46,9 +52,12 @@ def _cast(tree, dtype):
     return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
-def _input(batch: dict, step: jax.Array, prepare: Prepare | None, compute_dtype) -> jax.Array:
-    images = batch["image"] if prepare is None else prepare(batch["image"], step)
-    return _cast(images, compute_dtype)
+def _input(batch: dict, step: jax.Array, prepare: Prepare | None, compute_dtype) -> tuple[jax.Array, jax.Array]:
+    if prepare is None:
+        images, targets = batch["image"], batch["label"]
+    else:
+        images, targets = prepare(batch["image"], step, batch["label"])
+    return _cast(images, compute_dtype), targets
 
 
 def _is_skip_state(node) -> bool:
@@ -77,8 +86,7 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, prepare: Prepa
     """One optimizer update on `batch`; dropout randomness is folded from the step, so replays match."""
     key = jax.random.fold_in(rng, state.step)
     mutable = ["batch_stats"] if state.batch_stats else False
-    images = _input(batch, state.step, prepare, compute_dtype)
-    labels = batch["label"]
+    images, targets = _input(batch, state.step, prepare, compute_dtype)
 
     def loss_fn(params):
         out = state.apply_fn(
@@ -87,8 +95,8 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, prepare: Prepa
         )
         (logits, taps), updates = out if mutable else (out, {})
         logits = logits.astype(jnp.float32)
-        loss = _cross_entropy(logits, labels, label_smoothing)
-        aux = [_cross_entropy(a.astype(jnp.float32), labels, label_smoothing) for a in taps.get("aux_logits", ())]
+        loss = _cross_entropy(logits, targets, label_smoothing)
+        aux = [_cross_entropy(a.astype(jnp.float32), targets, label_smoothing) for a in taps.get("aux_logits", ())]
         return loss + aux_loss_weight * sum(aux), (logits, updates, aux)
 
     (loss, (logits, updates, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -99,7 +107,7 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, prepare: Prepa
         if skipped is not None:  # the batch that broke the gradients would leave NaN in the running statistics
             batch_stats = jax.tree.map(lambda old, new: jnp.where(skipped, old, new), state.batch_stats, batch_stats)
         new_state = new_state.replace(batch_stats=batch_stats)
-    metrics = {"loss": loss, "top1": top_k_correct(logits, labels, 1).mean()}
+    metrics = {"loss": loss, "top1": top_k_correct(logits, batch["label"], 1).mean()}
     if aux:
         metrics["aux_loss"] = sum(aux)
     if skipped is not None:
@@ -107,11 +115,16 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, prepare: Prepa
     return new_state, metrics
 
 
-def _cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float) -> jax.Array:
+def _cross_entropy(logits: jax.Array, targets: jax.Array, label_smoothing: float) -> jax.Array:
+    """Mean of −Σ_k t_k log softmax(logits)_k over the batch, t the targets (integer labels [N] as one-hot
+    rows, or distributions [N, classes]) smoothed to (1 − label_smoothing) t + label_smoothing / classes."""
+    if targets.ndim == 1 and not label_smoothing:
+        return optax.softmax_cross_entropy_with_integer_labels(logits, targets).mean()
+    if targets.ndim == 1:
+        targets = jax.nn.one_hot(targets, logits.shape[-1])
     if label_smoothing:
-        targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
-        return optax.softmax_cross_entropy(logits, targets).mean()
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+        targets = optax.smooth_labels(targets, label_smoothing)
+    return optax.softmax_cross_entropy(logits, targets).mean()
 
 
 def eval_step(state: TrainState, batch: dict, *, normalize: Callable[[jax.Array], jax.Array] | None = None,

@@ -20,6 +20,9 @@ import ml_collections
 from cnn.config import load_config
 
 
+PUBLISHED = {"top1": None, "source": "none on Fashion-MNIST; 0.72% MNIST error (Yang et al. 2015, Table 1)"}
+
+
 def get_config() -> ml_collections.ConfigDict:
     config = load_config(str(Path(__file__).parent / "lenet5.py"))
     config.model.name = "deep_fried_mnist"

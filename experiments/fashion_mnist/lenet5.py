@@ -13,6 +13,11 @@ zalandoresearch/fashion-mnist).
 import ml_collections
 
 
+# The Fashion-MNIST benchmark table (zalandoresearch/fashion-mnist README, submitted results): a 2-conv CNN with
+# max pooling, the TensorFlow tutorial's, trained for over 300 epochs.
+PUBLISHED = {"top1": 0.916, "source": "2-conv CNN, Fashion-MNIST benchmark table"}
+
+
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.seed = 0
@@ -49,6 +54,12 @@ def get_config() -> ml_collections.ConfigDict:
     config.augment.crop_mode = "constant"  # how the crop padding is filled: constant (0), edge or reflect
     config.augment.translate = 0  # random shift of up to this many pixels; 0: off
     config.augment.flip = False  # random left-right flip
+    config.augment.rotate = 0.0  # random rotation by up to this many degrees, bilinear, zero fill; 0: off
+    config.augment.brightness = 0.0  # add a random delta in [-b, b] on the [0, 1] pixel scale; 0: off
+    config.augment.contrast = 0.0  # scale about each channel's mean by a factor in [1 - c, 1 + c]; 0: off
+    config.augment.pca_lighting = 0.0  # AlexNet's PCA colour shift, the std of α (AlexNet: 0.1); 0: off
+    config.augment.cutout = 0  # zero a square of this side at a random centre (DeVries & Taylor); 0: off
+    config.augment.mixup = 0.0  # mix images and labels with λ ~ Beta(α, α), α this value (Zhang et al.); 0: off
 
     config.model = ml_collections.ConfigDict()
     config.model.name = "lenet5"

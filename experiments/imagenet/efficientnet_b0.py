@@ -8,7 +8,9 @@ batch 4,096 (MnasNet's "4K", for which 0.256 is 0.016 per 256), dropout 0.2 and 
 survival probability 0.8 (the model's defaults), 224×224 crops. The paper gives no epoch count; 350 and
 label smoothing 0.1 are the authors' TPU code's (tensorflow/tpu, models/official/efficientnet), whose
 RMSProp epsilon 1e-3 sits inside the square root (cnn's outside, as torch's) and whose L2 term also
-decays the SE and classifier biases (cnn's only kernels). Not in cnn: AutoAugment (flips only here),
+decays the SE and classifier biases (cnn's only kernels); that code also decays in steps of 2.4
+epochs counted from step 0, where cnn's decay is smooth and starts after the warm-up (so cnn's rate
+is 0.97^(5/2.4) ≈ 1.07 times theirs after it). Not in cnn: AutoAugment (flips only here),
 the weights' moving average (decay 0.9999) that the authors evaluate, and early stopping on a 25k-image
 minival split. Other variants: --config.model.name=efficientnet_b1 … efficientnet_b7 with
 --config.dataset.image_size=240 … 600 (their dropout rises to 0.5 with the model).
@@ -21,6 +23,9 @@ from pathlib import Path
 import ml_collections
 
 from cnn.config import load_config
+
+
+PUBLISHED = {"top1": 0.771, "source": "Tan & Le 2019, Table 2"}
 
 
 def get_config() -> ml_collections.ConfigDict:

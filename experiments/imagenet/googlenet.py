@@ -7,8 +7,9 @@ Recipe: SGD with momentum 0.9, learning rate decreased by 4% every 8 epochs (her
 the auxiliary heads). The paper trained asynchronously on a CPU cluster and states neither the
 batch size, the initial rate, the weight decay nor the epoch count: 256, 0.01 and 2e-4 (the
 BVLC Caffe reproduction's rate and decay) and 90 here. Its crops sample 8-100%
-of the area with aspect 3/4-4/3, which is cnn's random resized crop. torchvision's batch-norm
-form: --config.model.name=googlenet.
+of the area with aspect 3/4-4/3, which is cnn's random resized crop. Not in cnn: the photometric
+distortions (Howard 2013) the paper adds, and the Polyak averaging of the weights it evaluates.
+torchvision's batch-norm form: --config.model.name=googlenet.
 Published: 10.07% top-5 error, one model, one crop (Szegedy et al. 2015, Table 3).
 Measured by cnn: not yet (ImageNet is not on this machine; needs `tfds build imagenet2012` and a GPU).
 """
@@ -18,6 +19,9 @@ from pathlib import Path
 import ml_collections
 
 from cnn.config import load_config
+
+
+PUBLISHED = {"top1": None, "source": "Szegedy et al. 2015, Table 3: top-5 error 10.07% only"}
 
 
 def get_config() -> ml_collections.ConfigDict:

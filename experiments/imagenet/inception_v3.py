@@ -17,6 +17,9 @@ import ml_collections
 from cnn.config import load_config
 
 
+PUBLISHED = {"top1": 0.788, "source": "Szegedy et al. 2016, Table 3 (21.2% error)"}
+
+
 def get_config() -> ml_collections.ConfigDict:
     config = load_config(str(Path(__file__).parents[1] / "fashion_mnist" / "lenet5.py"))
     config.model.name = "inception_v3"

@@ -5,7 +5,9 @@ r"""MobileNetV2 on ImageNet with Sandler et al. 2018's recipe (§6.1).
 Recipe: RMSProp with decay 0.9 and momentum 0.9, weight decay 4e-5, initial learning rate 0.045
 decayed by 0.98 per epoch, batch 96 on each of 16 GPUs (1,536); 224 crops with flips. The paper
 gives no epoch count; 300 here takes the rate down to 0.045 · 0.98³⁰⁰ ≈ 1e-4. TensorFlow's RMSProp
-adds epsilon inside the square root; cnn's adds it outside, as torch does.
+adds epsilon inside the square root; cnn's adds it outside, as torch does; the paper states no
+epsilon (1e-3 here, as the authors' TPU code for MnasNet and EfficientNet), no label smoothing and
+no warm-up. Its 16 workers were asynchronous; cnn's 1,536 is one synchronous batch.
 MobileNet v1: --config.model.name=mobilenet_v1; v3: mobilenet_v3_large, mobilenet_v3_small.
 Published: 72.0% top-1 (Sandler et al. 2018, Table 4).
 Measured by cnn: not yet (ImageNet is not on this machine; needs `tfds build imagenet2012` and a GPU).
@@ -16,6 +18,9 @@ from pathlib import Path
 import ml_collections
 
 from cnn.config import load_config
+
+
+PUBLISHED = {"top1": 0.72, "source": "Sandler et al. 2018, Table 4"}
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -18,6 +18,9 @@ import ml_collections
 from cnn.config import load_config
 
 
+PUBLISHED = {"top1": 0.7671, "source": "Hu et al. 2018, Table 2 (23.29% error)"}
+
+
 def get_config() -> ml_collections.ConfigDict:
     config = load_config(str(Path(__file__).parent / "resnet50.py"))
     config.model.name = "se_resnet50"

@@ -20,6 +20,9 @@ import ml_collections
 from cnn.config import load_config
 
 
+PUBLISHED = {"top1": 0.694, "source": "Ma et al. 2018, Table 8 (30.6% error)"}
+
+
 def get_config() -> ml_collections.ConfigDict:
     config = load_config(str(Path(__file__).parents[1] / "fashion_mnist" / "lenet5.py"))
     config.model.name = "shufflenet_v2_x1_0"

@@ -66,8 +66,8 @@ def test_twin_computes_cnns_function_with_cnns_weights(name):
 
 def _check_quick_results(results: dict, path, with_torch: bool) -> None:
     assert json.loads(path.read_text()) == results
-    assert set(results["machine"]) == {"cpu", "cores", "platform", "python", "jax", "flax", "torch", "date",
-                                       "load_average"}
+    assert set(results["machine"]) == {"cpu", "cores", "devices", "platform", "python", "jax", "flax", "torch",
+                                       "date", "load_average"}
     assert results["rounds"] == 2 and results["quick"] and results["peak_rss_mb"] > 0
     (case,) = results["cases"]
     assert case["model"] == "lenet5" and case["input_shape"] == [28, 28, 1]

@@ -54,6 +54,35 @@ def test_registry_lists_and_suggests():
         cnn.models.create("lenet_5", num_classes=10)
 
 
+
+def test_activation_by_name_is_the_function_it_names():
+    x = jax.random.normal(jax.random.key(1), (2, 28, 28, 1))
+    by_name, variables = _params(activation="tanh")
+    by_function = cnn.models.create("lenet5", num_classes=10, activation=jnp.tanh)
+    logits, taps = by_name.apply(variables, x)
+    np.testing.assert_array_equal(logits, by_function.apply(variables, x)[0])
+    assert float(jnp.abs(taps["f6"]).max()) < 1.0  # tanh, not the default ReLU
+    with pytest.raises(ValueError, match="unknown activation 'tahn'. Did you mean 'tanh'"):
+        cnn.models.create("lenet5", num_classes=10, activation="tahn")
+
+
+def test_dropout_drops_the_dense_layers_inputs_in_training_only():
+    x = jax.random.normal(jax.random.key(1), (64, 28, 28, 1))
+    model, variables = _params(dropout=0.5)
+    eval_logits, _ = model.apply(variables, x, train=False)
+    np.testing.assert_array_equal(eval_logits, _params()[0].apply(variables, x, train=False)[0])
+    # F6 made to pass its first 84 inputs through (identity kernel, a bias that keeps ReLU open): in training
+    # each of its units must then be 0 (dropped) or twice C5's unit (kept, scaled by 1 / (1 - 0.5)).
+    params = jax.tree.map(lambda p: p, variables["params"])
+    params["f6"] = {"kernel": jnp.eye(120, 84), "bias": jnp.full((84,), 100.0)}
+    _, taps = model.apply({"params": params}, x, train=True, rngs={"dropout": jax.random.key(2)})
+    passed = np.asarray(taps["f6"]) - 100.0
+    c5 = np.asarray(taps["c5"]).reshape(64, 120)[:, :84]
+    kept = np.isclose(passed, 2 * c5, rtol=1e-5, atol=1e-4)
+    dropped = np.isclose(passed, 0.0, atol=1e-4) & ~np.isclose(c5, 0.0, atol=1e-4)
+    assert np.all(kept | np.isclose(passed, 0.0, atol=1e-4))
+    assert 0.4 < dropped.sum() / (~np.isclose(c5, 0.0, atol=1e-4)).sum() < 0.6
+
 # --- lenet5_1998: the paper's network -------------------------------------------------------------
 
 # Table I of LeCun et al. 1998, drawn as in the paper: row i = S2 map i, column j = C3 map j.

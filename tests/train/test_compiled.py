@@ -60,15 +60,17 @@ def test_training_input_is_augmented_as_a_function_of_seed_and_step():
     config = load_config(CONFIG)
     config.augment.crop_padding, config.augment.flip = 2, True
     prepare = jax.jit(train_input(config, _dataset()))
-    images = _batch()["image"]
-    a, b, c = (np.asarray(prepare(images, step)) for step in (5, 5, 6))
+    images, labels = _batch()["image"], _batch()["label"]
+    a, b, c = (np.asarray(prepare(images, step, labels)[0]) for step in (5, 5, 6))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     normalised = (images / 255.0 - 0.3) / 0.2
     expected = augment.augment(augment.augmentation_key(config.seed, 5), normalised.astype(np.float32), config.augment)
     np.testing.assert_allclose(a, expected, rtol=1e-6, atol=1e-6)
     config.augment.crop_padding, config.augment.flip = 0, False
-    np.testing.assert_allclose(np.asarray(train_input(config, _dataset())(images, 5)), normalised, rtol=1e-6, atol=1e-6)
+    unchanged, targets = train_input(config, _dataset())(images, 5, labels)
+    np.testing.assert_allclose(np.asarray(unchanged), normalised, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(targets, labels)
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
