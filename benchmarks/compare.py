@@ -118,6 +118,14 @@ def format_results(results: dict) -> str:
     return "\n".join([*lines, memory])
 
 
+def read_json(path: str) -> dict | None:
+    """The JSON object in `path`, or None where there is no such file yet."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def write_json(results: dict, path: str) -> None:
     """Writes beside `path`, then renames over it, so a reader never sees half a file."""
     tmp = f"{path}.tmp"

@@ -13,7 +13,6 @@ workdirs again gives the same file.
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 import runpy
@@ -22,6 +21,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from benchmarks.compare import read_json, write_json  # noqa: E402
 from cnn.machine import short  # noqa: E402
 from cnn.train.results import read_run  # noqa: E402
 
@@ -66,25 +66,14 @@ def summarize(run_dir: str) -> dict:
 
 def collect(root: str = ROOT, path: str = RESULTS) -> dict:
     """Updates `path` from the workdirs (under `root`) of every config that has run."""
-    results = _load(path)
+    results = read_json(path) or {}
     for dataset in DATASETS:
         for config in configs(dataset):
             run_dir = os.path.join(root, workdir(config))
             if os.path.exists(os.path.join(run_dir, "metrics.jsonl")):
                 results[config] = summarize(run_dir)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json(results, path)
     return results
-
-
-def _load(path: str) -> dict:
-    if not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
 
 
 def _percent(value: float | None) -> str:
@@ -93,7 +82,7 @@ def _percent(value: float | None) -> str:
 
 def results_table(dataset: str, path: str = RESULTS) -> str:
     """One row per config of `dataset`: the published test top-1 and source, cnn's, the gap, time and machine."""
-    results = _load(path)
+    results = read_json(path) or {}
     lines = ["| config | model | published top-1 % | source | cnn top-1 % | gap | epochs | wall time | machine |",
              "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |"]
     for config in configs(dataset):

@@ -63,7 +63,8 @@ TABLES = {"models": models_table, "layers": layers_table, "rf_design": _FIELDS["
           "time_to_accuracy": time_to_accuracy.results_table, "transfer": _TRANSFER["strategies_table"],
           "transfer_probes": _TRANSFER["probes_table"],
           **{f"notes_{name}": (lambda name=name: _NOTES["study_table"](name)) for name in _NOTES["STUDIES"]},
-          **{f"results_{name}": (lambda name=name: _REPRODUCE["results_table"](name)) for name in _REPRODUCE["DATASETS"]}}
+          **{f"results_{name}": (lambda name=name: _REPRODUCE["results_table"](name))
+             for name in _REPRODUCE["DATASETS"]}}
 
 
 def render(text: str) -> str:

@@ -32,6 +32,30 @@ def _test_cache_home(tmp_path_factory):
     return tmp_path_factory.mktemp("xdg_cache")
 
 
+@pytest.fixture(scope="module")
+def persistent_compilation_cache(_test_cache_home):
+    """JAX's persistent compilation cache on in this process for one module, in the folder launch.py's subprocesses
+    use here ($XDG_CACHE_HOME/cnn/jax): a module whose tests train the same programs again and again (each
+    train_and_evaluate jits its steps afresh) loads them instead of compiling them, as a rerun of launch.py does.
+    A loaded program is the one compiled, so results are unchanged. Opt in with
+    `pytestmark = pytest.mark.usefixtures("persistent_compilation_cache")`."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    from cnn import compile_cache
+
+    keys = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+    saved = {key: getattr(jax.config, key) for key in keys}
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(compile_cache.ENV, str(_test_cache_home / "cnn" / "jax"))
+        compile_cache.enable()
+    compilation_cache.reset_cache()  # jax decides whether to use the cache once, at a process's first compile
+    yield
+    for key, value in saved.items():
+        jax.config.update(key, value)
+    compilation_cache.reset_cache()
+
+
 @pytest.fixture(autouse=True)
 def _no_dataset_downloads(monkeypatch, _test_cache_home):
     """No test may reach the internet (CI has none, and a hung download would stall the run), nor

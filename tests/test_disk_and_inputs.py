@@ -29,7 +29,8 @@ from cnn.train.metrics import read_metrics
 from cnn.train.state import create_train_state
 from tests.tiny_runs import CONFIG, tiny_config, without_speed
 
-pytestmark = pytest.mark.faults
+# Its tests train LeNet-5 on the tiny set again and again: the persistent cache loads the programs the first compiled.
+pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("persistent_compilation_cache")]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MB = 1 << 20

@@ -180,7 +180,7 @@ def test_a_stop_signal_checkpoints_the_current_step_exits_cleanly_and_the_rerun_
     rerun = _launch(*_args(workdir, shared_tiny_data_dir))
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"resuming from the checkpoint of step {step}" in rerun.stdout
-    tests = lambda records: [r for r in records if r["split"] == "test"]  # noqa: E731
+    tests = lambda records: [r for r in without_speed(records) if r["split"] == "test"]  # noqa: E731
     assert tests(read_metrics(workdir)) == tests(read_metrics(straight[0]))
     assert rerun.stdout.splitlines()[-1] == straight[1].splitlines()[-1]
 
@@ -188,7 +188,7 @@ def test_a_stop_signal_checkpoints_the_current_step_exits_cleanly_and_the_rerun_
 def test_eval_mode_evaluates_latest_best_and_a_step_and_appends_the_result(tmp_path, shared_tiny_data_dir, straight):
     workdir = str(tmp_path / "run")
     shutil.copytree(straight[0], workdir)
-    final_test = [r for r in read_metrics(workdir) if r["split"] == "test"][-1]
+    final_test = [r for r in without_speed(read_metrics(workdir)) if r["split"] == "test"][-1]
     eval_args = ["eval", f"--config={CONFIG}", f"--workdir={workdir}",
                  f"--config.dataset.data_dir={shared_tiny_data_dir}", "--config.batch_size=16",
                  f"--config.num_train_steps={STEPS}", "--config.optimizer.learning_rate=0.0005"]

@@ -11,11 +11,12 @@ STUDY = runpy.run_path(os.path.join(ROOT, "experiments", "notes", "study.py"))
 MACHINE = {"cpu": "Test CPU", "cores": 2, "devices": "1× cpu", "date": "2026-11-24T10:00:00+00:00"}
 
 
-def _fake_run(root, study, label, top1s, test_top1, learning_rate, epochs=4, steps_per_epoch=5):
+def _fake_run(root, study, label, top1s, test_top1, learning_rate, epochs=4, steps_per_epoch=5, mixup=0.0):
     """A workdir as train_and_evaluate leaves it: train windows every step, one final test record."""
     workdir = root / study / label
     workdir.mkdir(parents=True)
-    config = {"num_epochs": epochs, "num_train_steps": -1, "optimizer": {"learning_rate": learning_rate}}
+    config = {"num_epochs": epochs, "num_train_steps": -1, "optimizer": {"learning_rate": learning_rate},
+              "augment": {"mixup": mixup}}
     (workdir / "config.json").write_text(json.dumps(config))
     (workdir / "machine.json").write_text(json.dumps(MACHINE))
     records = [{"split": "train", "step": s, "epoch": s / steps_per_epoch, "loss": 1 - t, "top1": t, "wall_s": s}
@@ -61,10 +62,12 @@ def test_collecting_again_gives_the_same_file_and_keeps_other_studies(tmp_path):
     _activation_runs(tmp_path / "runs")
     results_path = tmp_path / "results.json"
     results_path.write_text(json.dumps({"dropout": {"config": "kept", "runs": []}}))
+    written = []
     for _ in range(2):
         STUDY["collect"](["activation", "dropout"], str(tmp_path / "runs"), str(results_path), str(tmp_path / "f"))
-        first = results_path.read_text() if _ == 0 else first
-    assert results_path.read_text() == first
+        written.append(results_path.read_text())
+    first = written[0]
+    assert written[1] == first
     assert json.loads(first)["dropout"] == {"config": "kept", "runs": []}
 
 
@@ -76,7 +79,7 @@ def test_a_run_stopped_short_or_non_finite_is_marked_diverged(tmp_path):
     assert rows["off"]["diverged"] and not rows["on"]["diverged"]
     table = STUDY["study_table"]("dropout", str(tmp_path / "r.json"))
     assert "| `off` | 0.1 | diverged |" in table
-    assert "the highest test top-1 is `on`'s 45.0%; `off` diverged or stayed below 50% training accuracy." in table
+    assert "the highest test top-1 is `on`'s 45.0%; `off`, `on` diverged or stayed below 50% test accuracy." in table
 
 
 def test_every_study_names_runs_its_config_builds(tmp_path):
@@ -107,4 +110,15 @@ def test_the_generic_verdict_names_the_best_run_and_the_gap_range():
             {"label": "c", "train_top1": 0.10, "test_top1": 0.10, "diverged": True}]
     assert STUDY["verdict"]("dropout", rows) == (
         "the highest test top-1 is `b`'s 85.0%; the train − test gap runs from +5.0 points (`b`) to +19.0 (`a`); "
-        "`c` diverged or stayed below 50% training accuracy.")
+        "`c` diverged or stayed below 50% test accuracy.")
+
+
+def test_mixup_runs_have_no_training_accuracy_to_compare(tmp_path):
+    _fake_run(tmp_path, "augmentation", "mixup", [0.5] * 20, test_top1=0.87, learning_rate=0.05, mixup=0.2)
+    _fake_run(tmp_path, "augmentation", "none", [1.0] * 20, test_top1=0.86, learning_rate=0.05)
+    results = STUDY["collect"](["augmentation"], str(tmp_path), str(tmp_path / "r.json"), str(tmp_path / "f"))
+    rows = {r["label"]: r for r in results["augmentation"]["runs"]}
+    assert rows["mixup"]["train_top1"] is None and rows["none"]["train_top1"] == 1.0
+    table = STUDY["study_table"]("augmentation", str(tmp_path / "r.json"))
+    assert "| `mixup` | 0.05 | 0.500 | – | 87.0 | – |" in table
+    assert "the highest test top-1 is `mixup`'s 87.0%." in table

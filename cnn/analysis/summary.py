@@ -96,7 +96,6 @@ def summarize_module(model: nn.Module, input_shape: tuple[int, ...], *, depth: i
         raise ValueError(f"depth counts module levels below the model and must be at least 1, got {depth}")
     shape = tuple(input_shape)
     x = jax.ShapeDtypeStruct((1, *shape), jnp.float32)
-    variables = jax.eval_shape(lambda v: model.init(jax.random.key(0), v), x)
 
     calls: dict[tuple[str, ...], tuple[nn.Module, jax.ShapeDtypeStruct]] = {}
     macs: dict[tuple[str, ...], int] = {}
@@ -107,7 +106,8 @@ def summarize_module(model: nn.Module, input_shape: tuple[int, ...], *, depth: i
         if context.method_name != "__call__" or not path:
             return out
         calls.setdefault(path, (module, out))
-        kernel = _subtree(variables["params"], path).get("kernel")
+        # One trace, of init: a module's own parameters exist once its __call__ has run.
+        kernel = module.variables.get("params", {}).get("kernel")
         leaf = _leaf_macs(module, kernel, args[0], out) if args and hasattr(kernel, "shape") else 0
         if leaf:
             for i in range(1, len(path) + 1):  # a module's cost is its own plus its children's
@@ -115,7 +115,7 @@ def summarize_module(model: nn.Module, input_shape: tuple[int, ...], *, depth: i
         return out
 
     with nn.intercept_methods(record):
-        jax.eval_shape(lambda v, inputs: model.apply(v, inputs, train=False), variables, x)
+        variables = jax.eval_shape(lambda v: model.init(jax.random.key(0), v, train=False), x)
 
     params = variables["params"]
     rows = []

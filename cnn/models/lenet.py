@@ -94,10 +94,14 @@ class LeNet5(nn.Module):
         x = taps["s4"] = max_pool(x, 2)
         _check_s4(x, taps["c1"])
         x = taps["c5"] = self.activation(Conv(120, (5, 5), name="c5")(x))
-        x = Dropout(self.dropout)(x.reshape(x.shape[0], -1), train)
+        x = self._dropout(x.reshape(x.shape[0], -1), train)
         x = taps["f6"] = self.activation(nn.Dense(84, name="f6")(x))
-        logits = nn.Dense(self.num_classes, name="output")(Dropout(self.dropout)(x, train))
+        logits = nn.Dense(self.num_classes, name="output")(self._dropout(x, train))
         return logits, taps
+
+    def _dropout(self, x: jax.Array, train: bool) -> jax.Array:
+        # No module at all without dropout, so summaries and tracers see the paper's layers only.
+        return Dropout(self.dropout)(x, train) if self.dropout else x
 
 
 class Subsampling(nn.Module):

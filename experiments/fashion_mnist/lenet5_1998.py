@@ -9,7 +9,8 @@ a hand-set global rate from 5e-4 down to 1e-5) is not in optax. The 28×28 image
 paper's 32×32 field (c1_padding = 2), as the paper padded MNIST's 20×20 digits.
 Published: 0.95% test error on MNIST (LeCun et al. 1998, Fig. 13, without distortions); none on
 Fashion-MNIST for the 1998 form.
-Measured by cnn: not yet.
+Measured by cnn (seed 0, 2-core CPU shared with other jobs, 2026-11-24): 0.8913 test top-1 after 15 epochs,
+202 s end to end; the README's results table is generated from the workdir.
 """
 
 from pathlib import Path

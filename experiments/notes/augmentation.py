@@ -16,7 +16,9 @@ Published: label-preserving transformations "reduce overfitting"; without them A
 substantial overfitting" (Krizhevsky et al. 2012, §4.1); cutout lowers CIFAR-10 error of a ResNet-18
 from 4.72% to 3.99% (DeVries & Taylor 2017, Table 1), mixup a PreAct ResNet-18's from 5.6% to 4.2%
 (Zhang et al. 2018, Table 2).
-Measured by cnn: see the README's "The notes' experiments" (generated from the runs' workdirs).
+Measured by cnn (2-core CPU, 2026-11-24): test top-1 none 86.0% (train − test gap +14.0 points),
+crop_flip 86.6% (+3.7), rotate 85.2%, photometric 85.2%, cutout 86.8%, mixup 86.9%, all 84.4% (−2.5: it
+underfits in 60 epochs). Table and curves: README, "The notes' experiments" (generated from the workdirs).
 """
 
 import ml_collections

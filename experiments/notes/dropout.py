@@ -10,7 +10,9 @@ Published: dropout in AlexNet's first two fully connected layers: "Without dropo
 substantial overfitting. Dropout roughly doubles the number of iterations required to converge"
 (Krizhevsky et al. 2012, §4.2); on MNIST, dropout lowers test error from 1.60% to 1.25% for a 3-layer net
 (Srivastava et al. 2014, Table 2).
-Measured by cnn: see the README's "The notes' experiments" (generated from the runs' workdirs).
+Measured by cnn (2-core CPU, 2026-11-24): the train − test gap fell from 18.8 points (off: 100.0% train,
+81.2% test, training loss 0.000) to 16.1 (on: 97.4%, 81.3%, loss 0.069); test accuracy unchanged. Table and
+curves: README, "The notes' experiments" (generated from the workdirs).
 """
 
 import ml_collections

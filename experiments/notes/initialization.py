@@ -11,7 +11,9 @@ Published: with small Gaussian weights the signal shrinks layer by layer, so dee
 VGG trained its 11-layer net A from N(0, 0.01²) and initialised the deeper ones from it (Simonyan &
 Zisserman 2015, §3.1); a 22-layer ReLU net converges with He's initialisation and stalls with Xavier's, a
 30-layer one trains only with He's (He et al. 2015, Figures 2 and 3).
-Measured by cnn: see the README's "The notes' experiments" (generated from the runs' workdirs).
+Measured by cnn (2-core CPU, 2026-11-24): N(0, 0.01²) never left chance (10.0% test top-1, loss 2.303
+after 6 epochs); Xavier reached 78.8%, He 80.7% (50% training error after 78 steps for both). Table and
+curves: README, "The notes' experiments" (generated from the workdirs).
 """
 
 import ml_collections

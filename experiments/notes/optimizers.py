@@ -7,7 +7,9 @@ each optimiser at its customary rate: SGD 0.1; SGD with momentum 0.9 at 0.01 (th
 0.01 / (1 − 0.9)); RMSprop (ρ = 0.9) 0.001; Adam (β = 0.9, 0.999) 0.001; Adagrad 0.01.
 Published: Adam "compares favorably to other stochastic optimization methods" and converges faster
 than SGD with Nesterov momentum, Adagrad and RMSprop on a CIFAR-10 CNN (Kingma & Ba 2015, Figure 3).
-Measured by cnn: see the README's "The notes' experiments" (generated from the runs' workdirs).
+Measured by cnn (2-core CPU, 2026-11-24): test top-1 after 4 epochs SGD 88.3%, momentum 88.5%, RMSprop
+88.5%, Adam 88.9%, Adagrad 85.7%; 15% training error first after 440 steps (momentum, Adam), 500
+(RMSprop), 560 (SGD), 840 (Adagrad). Table and curves: README, "The notes' experiments".
 """
 
 import ml_collections

@@ -14,7 +14,6 @@ same file.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import runpy
 import sys
@@ -23,6 +22,7 @@ from collections.abc import Sequence
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)  # the study configs import experiments.notes.base
 
+from benchmarks.compare import read_json, write_json  # noqa: E402
 from cnn.machine import short  # noqa: E402
 from cnn.train.results import RunResult, read_run  # noqa: E402
 
@@ -68,7 +68,7 @@ def train(name: str, root: str) -> None:
 
 
 def _error_steps(result: RunResult, levels: Sequence[float]) -> dict[str, int | None]:
-    """The first step whose 20-step training window had at most each error level (None: never)."""
+    """The first step whose training log window had at most each error level (None: never)."""
     return {f"{level:g}": (hit["step"] if (hit := result.first_reaching("train", "top1", 1 - level)) else None)
             for level in levels}
 
@@ -77,6 +77,8 @@ def summarize(name: str, run, result: RunResult) -> dict:
     """One run's row: what it is, where its losses and accuracies ended, how long it took, on what."""
     train = result.split("train")
     finite = [r for r in train if r["loss"] == r["loss"] and abs(r["loss"]) != float("inf")]
+    # Under mixup the train top-1 counts each example's own label in a mix of two: no accuracy to compare.
+    mixes = result.config.get("augment", {}).get("mixup", 0) > 0
     return {
         "label": run.label,
         "command": command(name, run, "runs/notes"),
@@ -84,7 +86,7 @@ def summarize(name: str, run, result: RunResult) -> dict:
         "overrides": dict(run.overrides),
         "learning_rate": result.config["optimizer"]["learning_rate"],
         "train_loss": finite[-1]["loss"] if finite else None,
-        "train_top1": finite[-1]["top1"] if finite else None,
+        "train_top1": finite[-1]["top1"] if finite and not mixes else None,
         "test_top1": result.final("top1"),
         "best_test_top1": result.best("top1"),
         "diverged": len(finite) < len(train) or (bool(train) and result.steps < _planned_steps(result)),
@@ -121,7 +123,7 @@ def plot(name: str, results: Sequence[tuple[object, RunResult]], path: str) -> s
         test_ax.plot([r["epoch"] for r in test], [r["top1"] for r in test], "o-", markersize=3, color=line.get_color(),
                      label=run.label)
     loss_ax.set_yscale("log")
-    loss_ax.set(xlabel="epoch", ylabel="training loss (20-step means)")
+    loss_ax.set(xlabel="epoch", ylabel="training loss (log-window means)")
     test_ax.set(xlabel="epoch", ylabel="test top-1")
     for ax in (loss_ax, test_ax):
         ax.grid(alpha=0.3)
@@ -133,7 +135,7 @@ def plot(name: str, results: Sequence[tuple[object, RunResult]], path: str) -> s
 def collect(names: Sequence[str], root: str, results_path: str = RESULTS, figures: str = FIGURES) -> dict:
     """Reads the runs of each study in `names` from `root` into `results_path` and draws their PNGs; a study
     whose workdirs are missing keeps its earlier entry."""
-    results = _load(results_path)
+    results = read_json(results_path) or {}
     for name in names:
         found = [(run, read_run(os.path.join(root, name, run.label))) for run in study(name).runs
                  if os.path.exists(os.path.join(root, name, run.label, "metrics.jsonl"))]
@@ -141,23 +143,8 @@ def collect(names: Sequence[str], root: str, results_path: str = RESULTS, figure
             continue
         results[name] = {"config": config_path(name), "runs": [summarize(name, run, result) for run, result in found]}
         plot(name, found, os.path.join(figures, f"{name}.png"))
-    _write(results, results_path)
+    write_json(results, results_path)
     return results
-
-
-def _load(path: str) -> dict:
-    if not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
-
-
-def _write(results: dict, path: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def _percent(value: float | None) -> str:
@@ -166,7 +153,7 @@ def _percent(value: float | None) -> str:
 
 def study_table(name: str, path: str = RESULTS) -> str:
     """The README's table for study `name`: one row per run, then what the notes claim and what cnn measured."""
-    entry = _load(path).get(name)
+    entry = (read_json(path) or {}).get(name)
     if not entry:
         return f"Not run yet: `python experiments/notes/study.py --studies {name}`."
     levels = study(name).error_levels
@@ -186,8 +173,9 @@ def study_table(name: str, path: str = RESULTS) -> str:
     machines = "; ".join(sorted({f"{r['machine']}, {r['date']}" for r in entry["runs"] if r["machine"]}))
     notes = study(name)
     return "\n".join([*lines, "", f"The notes: {notes.claim}. Measured here: {verdict(name, entry['runs'])}", "",
-                      f"`{entry['config']}`, Fashion-MNIST; train figures are the last 20-step window's means, test "
-                      f"top-1 on all 10,000 test images at the end; on {machines or 'an unrecorded machine'}."])
+                      f"`{entry['config']}`, Fashion-MNIST; train figures are means over the last log window (no train "
+                      f"top-1 under mixup, whose targets are mixes), test top-1 on all 10,000 test images at the end; on "
+                      f"{machines or 'an unrecorded machine'}."])
 
 
 def verdict(name: str, rows: Sequence[dict]) -> str:
@@ -197,12 +185,12 @@ def verdict(name: str, rows: Sequence[dict]) -> str:
     best = max((r for r in rows if r["test_top1"] is not None), key=lambda r: r["test_top1"])
     gaps = sorted((r["train_top1"] - r["test_top1"], r["label"]) for r in rows
                   if r["train_top1"] is not None and r["test_top1"] is not None and not r["diverged"])
-    stalled = [f"`{r['label']}`" for r in rows if r["diverged"] or (r["train_top1"] or 0) < 0.5]
+    stalled = [f"`{r['label']}`" for r in rows if r["diverged"] or (r["test_top1"] or 0) < 0.5]
     said = f"the highest test top-1 is `{best['label']}`'s {_percent(best['test_top1'])}%"
     if len(gaps) > 1:
         said += (f"; the train − test gap runs from {100 * gaps[0][0]:+.1f} points (`{gaps[0][1]}`) to "
                  f"{100 * gaps[-1][0]:+.1f} (`{gaps[-1][1]}`)")
-    return said + (f"; {', '.join(stalled)} diverged or stayed below 50% training accuracy." if stalled else ".")
+    return said + (f"; {', '.join(stalled)} diverged or stayed below 50% test accuracy." if stalled else ".")
 
 
 def _speedup(rows: Sequence[dict], fast: str, slow: str, levels: Sequence[float]) -> str:

@@ -14,7 +14,6 @@ continues where it stopped.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -24,7 +23,7 @@ from collections.abc import Sequence
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)  # benchmarks/ is a folder of scripts beside the package
 
-from benchmarks.compare import machine, write_json  # noqa: E402
+from benchmarks.compare import machine, read_json, write_json  # noqa: E402
 from cnn.config import load_config  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -80,16 +79,9 @@ def run_study(source: str, root: str, seeds: Sequence[int], earlier: dict | None
             "machine": machine(None)}
 
 
-def _load(path: str) -> dict | None:
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
 def strategies_table(path: str = RESULTS) -> str:
     """Test top-1 (mean ± std over seeds) per source, target and strategy, from the study's JSON."""
-    results = _load(path)
+    results = read_json(path)
     if not results:
         return "No transfer results yet: run `python experiments/transfer/study.py`."
     lines = ["| source | target | " + " | ".join(STRATEGIES) + " |", "| --- | --- |" + " ---: |" * len(STRATEGIES)]
@@ -130,7 +122,7 @@ def _timing(source: str, study: dict) -> str:
 
 def probes_table(path: str = RESULTS) -> str:
     """Per-layer linear-probe accuracies on each target, each source's trained weights against random ones."""
-    results = _load(path)
+    results = read_json(path)
     if not results:
         return "No probe results yet: run `python experiments/transfer/study.py`."
     short = {t: TARGET_NAMES[t].split(" (")[0] for t in TARGETS}
@@ -163,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from cnn import compile_cache
 
     compile_cache.enable()
-    results = _load(args.json) or {}
+    results = read_json(args.json) or {}
     for source in sources:
         results[source] = run_study(source, args.root, range(args.seeds), results.get(source))
         write_json({name: results[name] for name in SOURCES if name in results}, args.json)

@@ -4,16 +4,14 @@ import glob
 import os
 import shutil
 
-import jax
 import pytest
-from jax.experimental.compilation_cache import compilation_cache
 
-from cnn import compile_cache
 from cnn.train import train_and_evaluate
 from cnn.train.metrics import read_metrics
 from tests.tiny_runs import tiny_config, without_speed
 
-pytestmark = pytest.mark.faults
+# Every case compiles the same programs: with the cache launch.py uses, all but the first run load them.
+pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("persistent_compilation_cache")]
 
 
 def _array_files(checkpoint):
@@ -66,22 +64,6 @@ def _contents(folder):
             with open(path, "rb") as f:
                 contents[os.path.relpath(path, folder)] = f.read()
     return contents
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _persistent_compilation_cache(tmp_path_factory):
-    """Every case compiles the same programs: with the cache launch.py uses, all but the first run load them
-    (about 3 s a case on 2 cores)."""
-    keys = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
-    saved = {key: getattr(jax.config, key) for key in keys}
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(compile_cache.ENV, str(tmp_path_factory.mktemp("jax_cache")))
-        compile_cache.enable()
-    compilation_cache.reset_cache()  # jax decides whether to use the cache once, at a process's first compile
-    yield
-    for key, value in saved.items():
-        jax.config.update(key, value)
-    compilation_cache.reset_cache()
 
 
 @pytest.fixture(scope="module")

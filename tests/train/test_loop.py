@@ -17,11 +17,16 @@ from tests.tiny_runs import without_speed
 from tests.tiny_runs import tiny_config as _config  # no per-epoch keepers: retention is latest N and best N
 
 
-@pytest.fixture
-def straight(tmp_path, tiny_data_dir):
-    """An uninterrupted 12-step run: its final metrics and metrics.jsonl."""
-    workdir = str(tmp_path / "straight")
-    result = train_and_evaluate(_config(tiny_data_dir), workdir)
+# Every test here trains LeNet-5 on the tiny set afresh: the persistent cache loads the programs the first compiled.
+pytestmark = pytest.mark.usefixtures("persistent_compilation_cache")
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, shared_tiny_data_dir):
+    """An uninterrupted 12-step run: its final metrics and metrics.jsonl. Shared: the tests that compare with it
+    only read it (the shared set holds the same images as each test's tiny_data_dir, written from the same seed)."""
+    workdir = str(tmp_path_factory.mktemp("straight") / "run")
+    result = train_and_evaluate(_config(shared_tiny_data_dir), workdir)
     return result, read_metrics(workdir)
 
 

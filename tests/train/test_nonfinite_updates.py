@@ -16,7 +16,7 @@ from cnn.train.metrics import read_metrics
 from cnn.train.optim import MAX_CONSECUTIVE_SKIPS
 from tests.tiny_runs import tiny_config
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("persistent_compilation_cache")]  # runs share programs
 
 LR = 0.1
 ADAM = ml_collections.ConfigDict(dict(name="adam", b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0))

@@ -9,6 +9,8 @@ from cnn.train import train_and_evaluate
 from cnn.train.results import RunResultError, read_run
 from tests.tiny_runs import tiny_config
 
+pytestmark = pytest.mark.usefixtures("persistent_compilation_cache")  # their runs share programs
+
 
 def _workdir(tmp_path, records, config=None, machine=None):
     (tmp_path / "config.json").write_text(json.dumps(config or {"num_epochs": 1}))

@@ -14,6 +14,8 @@ from cnn.train import train_and_evaluate
 from cnn.train.trained import load_trained
 from cnn.transfer.source_probes import probe_source
 
+pytestmark = pytest.mark.usefixtures("persistent_compilation_cache")  # their runs share programs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "experiments", "transfer", "lenet5.py")
 
