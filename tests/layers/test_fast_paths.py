@@ -44,6 +44,7 @@ def _plain_conv(x, kernel, pads, strides=None):
 @pytest.mark.parametrize("shape, window", [
     ((2, 8, 3), (2,)), ((3, 6, 8, 4), (2, 2)), ((2, 6, 6, 2), (3, 3)), ((2, 6, 4, 3), (3, 2)),
     ((1, 4, 4, 6, 2), (2, 2, 3)),
+    ((2, 24, 12, 2), (12, 12)),  # 144 elements per window: the noted index outgrows int8
 ])
 def test_tiled_max_pool_gradient_is_select_and_scatters_even_with_ties(shape, window):
     rng = np.random.default_rng(0)
@@ -56,6 +57,15 @@ def test_tiled_max_pool_gradient_is_select_and_scatters_even_with_ties(shape, wi
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(vjp(g)[0], vjp_ref(g)[0])
     assert float(jnp.sum(vjp(g)[0] != 0)) == g.size  # exactly one element per window carries its cotangent
+
+
+def test_materialize_returns_its_input_and_keeps_it_out_of_its_consumers_fusions():
+    y = jnp.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(fast_paths.materialize(y, jnp.ones(2)), y)
+    np.testing.assert_array_equal(fast_paths.materialize(y, jnp.full(2, jnp.nan)), y)  # the other branch
+    # XLA may not fold the conditional away: its result is the buffer the consumers read.
+    compiled = jax.jit(lambda a, w: jnp.sin(fast_paths.materialize(a * w[0], w)) + a).lower(y, jnp.ones(2)).compile()
+    assert "conditional(" in compiled.as_text()
 
 
 def _loss(conv, pads):
