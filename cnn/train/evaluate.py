@@ -36,7 +36,7 @@ def evaluate(state: TrainState, batches: Iterable[dict], eval_fn=None) -> dict[s
 
 def evaluate_test_split(run: Run, state: TrainState) -> dict[str, float]:
     """`evaluate` over the test split of `run`'s dataset, in global batches of the config's size on its mesh."""
-    host_batches = data.eval_batches(run.dataset.test, run.config.batch_size)
+    host_batches = data.eval_batches(run.test_data, run.config.batch_size)
     with Prefetcher(host_batches, lambda b: put_batch(b, run.mesh)) as batches:
         return evaluate(state, batches, run.eval_fn)
 

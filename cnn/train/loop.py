@@ -65,7 +65,7 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
     config, checkpointer, per_epoch = run.config, run.checkpointer, run.per_epoch
     start_step, total_steps = int(state.step), run.total_steps
     eval_every = every(config.eval_every_steps, per_epoch)
-    host_batches = data.train_batches(run.dataset.train, config.batch_size, config.seed, start_step)
+    host_batches = data.train_batches(run.train_data, config.batch_size, config.seed, start_step)
     window, guard = TrainWindow(config.batch_size), LossGuard()
     result: dict[str, float] = {}
     with Prefetcher(host_batches, lambda b: put_batch(b, run.mesh)) as batches, \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable
 
@@ -17,7 +18,8 @@ from cnn.distributed import is_lead
 from cnn.train.checkpoint import Checkpointer
 from cnn.train.compiled import compile_steps
 from cnn.train.optim import build_optimizer, build_schedule
-from cnn.train.sharding import check_batch_size, make_mesh
+from cnn.data.sources import RandomAccessSplit
+from cnn.train.sharding import check_batch_size, make_mesh, on_mesh
 from cnn.train.state import TrainState, create_train_state
 
 
@@ -34,6 +36,17 @@ class Run:
     mesh: Mesh
     train_fn: Callable  # (state, batch, dropout_key) -> (state, metrics), jitted for the mesh, donates state
     eval_fn: Callable  # (state, batch) -> {loss, top1, top5, count} sums, jitted for the mesh
+
+    # Placed on the devices when first read, so runs that only evaluate place only the test split.
+    @functools.cached_property
+    def train_data(self) -> RandomAccessSplit:
+        """The train split as the batch pipeline reads it: on the devices where it fits (`on_mesh`)."""
+        return on_mesh(self.dataset.train, self.mesh)
+
+    @functools.cached_property
+    def test_data(self) -> RandomAccessSplit:
+        """The test split as the batch pipeline reads it: on the devices where it fits (`on_mesh`)."""
+        return on_mesh(self.dataset.test, self.mesh)
 
 
 def every(steps: int, per_epoch: int) -> int:

@@ -10,6 +10,7 @@ computes the same numbers on 1 device or 8, up to the order of floating-point su
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 
 import jax
@@ -17,6 +18,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from cnn.config import ConfigError
+from cnn.data.resident import ResidentSplit, nbytes
+from cnn.data.sources import RandomAccessSplit, Split
 
 DATA_AXIS = "data"
 
@@ -53,10 +56,34 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 
 
-def put_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-    """Assembles this process's rows of a global batch into global arrays sharded over the mesh."""
+def put_batch(batch: dict[str, np.ndarray | jax.Array], mesh: Mesh) -> dict[str, jax.Array]:
+    """Assembles this process's rows of a global batch into global arrays sharded over the mesh; arrays
+    already laid out so (a `ResidentSplit`'s batches) pass through."""
     sharding = batch_sharding(mesh)
-    return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
+    return {k: v if isinstance(v, jax.Array) and v.sharding.is_equivalent_to(sharding, v.ndim)
+            else jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
+
+
+# The share of a device's memory (of the host's, on CPU) an in-memory split may take on every device.
+RESIDENT_SHARE = 0.25
+
+
+def _device_bytes(device: jax.Device) -> int:
+    stats = device.memory_stats()  # None on CPU, whose device memory is the host's
+    if stats and "bytes_limit" in stats:
+        return stats["bytes_limit"]
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def on_mesh(split: RandomAccessSplit, mesh: Mesh) -> RandomAccessSplit:
+    """`split` as the batch pipeline should read it on `mesh`: an in-memory split that fits in
+    `RESIDENT_SHARE` of each device's memory is placed on every device once (`ResidentSplit`); TFDS and
+    synthetic splits, bigger ones, and every split of a multi-process run are read from the host."""
+    if not isinstance(split, Split) or jax.process_count() > 1:
+        return split
+    if nbytes(split) > RESIDENT_SHARE * min(_device_bytes(d) for d in mesh.devices.flat):
+        return split
+    return ResidentSplit(split, replicated(mesh), batch_sharding(mesh))
 
 
 def replicate(tree, mesh: Mesh):
