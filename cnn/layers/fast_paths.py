@@ -181,14 +181,19 @@ def thin_correlate(x: jax.Array, kernel: jax.Array, pads: Pads) -> jax.Array:
     return _multiply_add(x, kernel, pads)
 
 
-def materialize(y: jax.Array, anchor: jax.Array) -> jax.Array:
-    """y, computed once into memory: XLA CPU otherwise fuses a cheap-looking elementwise producer (the
-    25-term multiply-add of a 5×5 kernel) into each of its consumers and recomputes it there (LeNet's C1
-    four times over: ReLU, pooling and their gradients took 12 of a 25 ms step). Both branches of a
-    conditional whose predicate XLA cannot fold (`anchor == anchor`, false only for NaN) return y
-    unchanged; a conditional's result is a buffer, so its consumers read y. `lax.optimization_barrier`
-    would say this, but XLA CPU removes barriers before fusing."""
-    anchor = jnp.ravel(anchor)[0]
+def materialize(y: jax.Array, anchor: jax.Array | None = None) -> jax.Array:
+    """y, computed once into memory where the fast paths apply (`enabled()`; elsewhere y as it is).
+
+    XLA CPU fuses a cheap-looking elementwise producer into each of its consumers and recomputes it
+    there: LeNet's C1, a 25-term multiply-add, four times over (ReLU, pooling and their gradients took
+    12 of a 25 ms step). Both branches of a conditional whose predicate XLA cannot fold (`anchor ==
+    anchor`, false only for NaN; the anchor is y unless given) return y unchanged; a conditional's
+    result is a buffer, so its consumers read y. `lax.optimization_barrier` would say this, but XLA
+    CPU removes barriers before fusing. (A ResNet's identity-shortcut chains are recomputed the same
+    way, but materializing each block's output gained ResNet-20 and ResNet-18 1%: not done.)"""
+    if not enabled():
+        return y
+    anchor = jnp.ravel(y if anchor is None else anchor)[0]
     return lax.cond(anchor == anchor, lambda a: a, lambda a: a * 1, y)
 
 

@@ -66,6 +66,9 @@ def test_materialize_returns_its_input_and_keeps_it_out_of_its_consumers_fusions
     # XLA may not fold the conditional away: its result is the buffer the consumers read.
     compiled = jax.jit(lambda a, w: jnp.sin(fast_paths.materialize(a * w[0], w)) + a).lower(y, jnp.ones(2)).compile()
     assert "conditional(" in compiled.as_text()
+    np.testing.assert_array_equal(jax.grad(lambda a: jnp.sum(fast_paths.materialize(a) ** 2))(y), 2 * y)
+    with fast_paths.plain():  # the plain primitives only: nothing for the tracers to step over
+        assert fast_paths.materialize(y) is y
 
 
 def _loss(conv, pads):
