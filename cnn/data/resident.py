@@ -27,7 +27,6 @@ class ResidentSplit:
     def __init__(self, split: Split, whole: Sharding, rows: Sharding):
         self.images = jax.device_put(split.images, whole)
         self.labels = jax.device_put(split.labels, whole)
-        self._rows = rows
         self._take = jax.jit(_take, in_shardings=(whole, whole, rows), out_shardings=rows)
 
     def __len__(self) -> int:
@@ -39,7 +38,8 @@ class ResidentSplit:
 
     def batch(self, idx: np.ndarray, rng: np.random.Generator | None = None) -> dict[str, jax.Array]:
         """The examples at `idx` (the whole global batch: one process only); `rng` is unused, as `Split`'s."""
-        return self._take(self.images, self.labels, jax.device_put(np.asarray(idx, np.int32), self._rows))
+        # jit places the indices by their in_sharding: each device receives its rows' share.
+        return self._take(self.images, self.labels, np.asarray(idx, np.int32))
 
 
 def nbytes(split: Split) -> int:

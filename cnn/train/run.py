@@ -14,11 +14,11 @@ from jax.sharding import Mesh
 
 from cnn import data, models
 from cnn.config import ConfigError, as_json, run_changing_differences
+from cnn.data.sources import RandomAccessSplit
 from cnn.distributed import is_lead
 from cnn.train.checkpoint import Checkpointer
 from cnn.train.compiled import compile_steps
 from cnn.train.optim import build_optimizer, build_schedule
-from cnn.data.sources import RandomAccessSplit
 from cnn.train.sharding import check_batch_size, make_mesh, on_mesh
 from cnn.train.state import TrainState, create_train_state
 
