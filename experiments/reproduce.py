@@ -47,9 +47,10 @@ def workdir(path: str) -> str:
     return match[1]
 
 
-def published(path: str) -> dict:
-    """The config's PUBLISHED target: {"top1": fraction or None, "source": str}."""
-    target = runpy.run_path(os.path.join(ROOT, path)).get("PUBLISHED")
+def published(path: str, namespace: dict | None = None) -> dict:
+    """The config's PUBLISHED target: {"top1": fraction or None, "source": str}; `namespace` is the file's,
+    already run."""
+    target = (namespace or runpy.run_path(os.path.join(ROOT, path))).get("PUBLISHED")
     if not isinstance(target, dict) or set(target) != {"top1", "source"}:
         raise ValueError(f'{path}: define PUBLISHED = {{"top1": <test top-1 as a fraction, or None>, '
                          f'"source": "<paper, table>"}}')
@@ -59,7 +60,7 @@ def published(path: str) -> dict:
 def summarize(run_dir: str) -> dict:
     result = read_run(run_dir)
     return {"top1": result.final("top1"), "best_top1": result.best("top1"), "epochs": round(result.epochs, 2),
-            "planned_epochs": result.config["num_epochs"], "wall_s": result.wall_s,
+            "planned_epochs": round(result.planned_steps / result.per_epoch, 2), "wall_s": result.wall_s,
             "machine": short(result.machine) if result.machine else None,
             "date": result.machine["date"][:10] if result.machine else None}
 
@@ -86,7 +87,8 @@ def results_table(dataset: str, path: str = RESULTS) -> str:
     lines = ["| config | model | published top-1 % | source | cnn top-1 % | gap | epochs | wall time | machine |",
              "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |"]
     for config in configs(dataset):
-        target, model = published(config), runpy.run_path(os.path.join(ROOT, config))["get_config"]().model.name
+        namespace = runpy.run_path(os.path.join(ROOT, config))
+        target, model = published(config, namespace), namespace["get_config"]().model.name
         row = results.get(config)
         if row is None:
             ours = ["not run yet", "", "", "", ""]

@@ -8,7 +8,7 @@ import pytest
 
 from cnn.config import load_config
 from cnn.train.optim import build_schedule
-from cnn.train.run import _total_steps
+from cnn.train.run import total_steps
 from tests.recipe_testing import ROOT, TRAIN_EXAMPLES, configs, train_a_few_steps
 
 CONFIGS = configs("cifar10") + configs("imagenet")
@@ -57,7 +57,7 @@ def test_the_schedule_spans_the_papers_training_at_the_papers_batch_size(path):
     total, factors, warmup = SCHEDULES[key]
     config = load_config(os.path.join(ROOT, path))
     per_epoch = TRAIN_EXAMPLES[config.dataset.name] // config.batch_size
-    assert _total_steps(config, per_epoch) == total
+    assert total_steps(config, per_epoch) == total
     lr = config.optimizer.learning_rate
     schedule = build_schedule(config.schedule, lr, per_epoch, total)
     assert round(config.schedule.warmup_epochs * per_epoch) == warmup

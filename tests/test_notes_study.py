@@ -34,6 +34,8 @@ def _activation_runs(root):
         ("tanh", 0.01): [0.5] * 19 + [0.8],  # 25% at 20
         ("tanh", 0.03): [0.5] * 11 + [0.8] * 9,  # 25% at 12: 3× relu's 4; never 10%
         ("tanh", 0.1): [0.1] * 20,
+        ("deep_relu", 0.1): [0.5] + [0.8] * 19,  # the deep net: 25% at step 2; tanh never
+        ("deep_tanh", 0.1): [0.5] * 20,
     }
     for (unit, lr), top1s in rising.items():
         _fake_run(root, "activation", f"{unit}_lr{lr}", top1s, test_top1=top1s[-1] - 0.05, learning_rate=lr)
@@ -53,8 +55,10 @@ def test_collect_summarises_each_run_and_the_table_gives_the_speed_up_by_hand(tm
     table = STUDY["study_table"]("activation", str(results_path))
     assert "| `relu_lr0.03` | 0.03 | 4 | 11 | 0.080 | 92.0 | 87.0 | +5.0 | 4 | 20 s |" in table
     assert "| `tanh_lr0.03` | 0.03 | 12 | never |" in table
-    assert ("to 25% training error relu took 4 steps (learning rate 0.03), tanh 12 (0.03): 3.0× as many; "
-            "to 10% training error relu took 11 steps; tanh never got there.") in table
+    assert ("LeNet-5: to 25% training error relu took 4 steps (learning rate 0.03), tanh 12 (0.03): 3.0× as many; "
+            "to 10% training error relu took 11 steps; tanh never got there. Deep plain net: to 25% training "
+            "error deep_relu took 2 steps; deep_tanh never got there.") in table
+    assert "| `deep_tanh_lr0.1` | 0.1 | never | never |" in table
     assert "Test CPU (2 cores), 2026-11-24" in table
 
 
@@ -100,7 +104,7 @@ def test_an_unknown_study_or_variant_is_refused_by_name():
 
     with pytest.raises(SystemExit, match="unknown study 'activations'; the studies are activation, dropout"):
         STUDY["study"]("activations")
-    with pytest.raises(ValueError, match="activation.py:sigmoid: give relu or tanh after the colon"):
+    with pytest.raises(ValueError, match="activation.py:sigmoid: give relu, tanh, deep_relu or deep_tanh after"):
         load_config(os.path.join(ROOT, "experiments", "notes", "activation.py:sigmoid"))
 
 

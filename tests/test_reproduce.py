@@ -22,7 +22,7 @@ def test_every_config_states_its_target_and_workdir(path):
 def test_a_finished_workdir_becomes_a_row_with_its_gap(tmp_path):
     run = tmp_path / "runs" / "fashion_mnist_lenet5"
     run.mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"num_epochs": 15}))
+    (run / "config.json").write_text(json.dumps({"num_epochs": 15, "num_train_steps": 0}))
     (run / "machine.json").write_text(json.dumps({"cpu": "Test CPU", "cores": 2, "devices": "1× cpu",
                                                   "date": "2026-11-24T09:00:00+00:00"}))
     records = [{"split": "test", "step": 469 * e, "epoch": e, "top1": top1, "wall_s": 8.0 * e}

@@ -35,6 +35,16 @@ to be AlexNet's LRN with the same constants. Parameters: 96·(49·3+1) = 14,208,
 256·(25·96+1) = 614,656, 384·(9·256+1) = 885,120, 384·(9·384+1) = 1,327,488,
 256·(9·384+1) = 884,992 (3,726,464), plus 58,631,144: 62,357,608.
 
+`alexnet_small`, the 2012 layout for 28×28 single-channel images (Fashion-MNIST, this project's; the
+Fashion-MNIST benchmark table lists an AlexNet only under a triplet loss): the same five convolutions,
+LRN and overlapping 3×3/2 pooling after conv1 and conv2 (in Caffe's ceil mode, so 28 and 14 halve
+exactly) and pooling after conv5, at a third of the width and without towers, and a 256-256 classifier
+with dropout 0.5 after each ReLU: conv1 32 5×5 pad 2, conv2 64 5×5 pad 2, conv3 96, conv4 96, conv5 64
+3×3 pad 1 → maps of 28, 14, 7, 7, 7 and, pooled, 3 pixels. Parameters: 32·(25·1+1) = 832,
+64·(25·32+1) = 51,264, 96·(9·64+1) = 55,392, 96·(9·96+1) = 83,040, 64·(9·96+1) = 55,360 (245,888);
+256·(576+1) = 147,712, 256·257 = 65,792, 10·257 = 2,570 (216,074): 461,962. About 20 M multiply-adds
+per image, fifty times LeNet-5's.
+
 Differences from the references: fc6 reads the pooled maps flattened in (H, W, C) order where
 torchvision flattens (C, H, W) (importing its weights permutes fc6's rows); weights start at
 lecun_normal, not torchvision's uniform nor the papers' N(0, 0.01²) with biases at 1 (see
@@ -93,6 +103,14 @@ ZEILER_FERGUS = (
     Stage(256, 3, padding=1, after=("pool",)),
 )
 
+SMALL = (
+    Stage(32, 5, padding=2, after=("norm", "pool"), pool_padding=_CAFFE_CEIL),
+    Stage(64, 5, padding=2, after=("norm", "pool"), pool_padding=_CAFFE_CEIL),
+    Stage(96, 3, padding=1),
+    Stage(96, 3, padding=1),
+    Stage(64, 3, padding=1, after=("pool",)),
+)
+
 
 def conv_stages(x: jax.Array, taps: dict[str, jax.Array], stages: Sequence[Stage],
                 norm: Callable[[], nn.Module] = LocalResponseNorm) -> jax.Array:
@@ -149,3 +167,6 @@ register("alexnet_2012", partial(AlexNet, stages=KRIZHEVSKY_2012, adaptive_pool=
          input_shape=(227, 227, 3), num_classes=1000, reference="Krizhevsky, Sutskever & Hinton 2012, two towers")
 register("zfnet", partial(AlexNet, stages=ZEILER_FERGUS, adaptive_pool=None, dropout_before_dense=False),
          input_shape=(224, 224, 3), num_classes=1000, reference="Zeiler & Fergus 2013, Fig. 3")
+register("alexnet_small", partial(AlexNet, stages=SMALL, adaptive_pool=None, hidden=256, dropout_before_dense=False),
+         input_shape=(28, 28, 1), num_classes=10, reference="Krizhevsky et al. 2012's layout at a third of the width, "
+         "for 28×28 inputs")

@@ -32,12 +32,13 @@ w.reshape(4096, 512, 7, 7).transpose(0, 2, 3, 1).reshape(4096, 25088).T, before 
 
 Initialisation is torchvision's: convolution kernels He-normal over fan_out, linear weights N(0, 0.01²),
 biases zero. The paper itself trained A from N(0, 0.01²) and initialised deeper nets from it (§3.1).
-`hidden` narrows fc6 and fc7, so the tests can run a full convolutional stack with a small classifier.
+`hidden` narrows fc6 and fc7, so the tests can run a full convolutional stack with a small classifier;
+`activation` replaces every ReLU (the notes' ReLU-against-tanh study on a deep plain net).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import flax.linen as nn
@@ -71,6 +72,7 @@ class VGG(nn.Module):
     pool_size: int = 7  # the classifier's input grid, as torchvision's AdaptiveAvgPool2d((7, 7))
     hidden: int = 4096
     dropout: float = 0.5
+    activation: Callable[[jax.Array], jax.Array] = relu
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
 
@@ -91,16 +93,16 @@ class VGG(nn.Module):
                 x = Conv(width, (k, k), padding=k // 2, kernel_init=conv_init, name=f"conv{b}_{i}")(x)
                 if self.batch_norm:
                     x = BatchNorm(momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=f"bn{b}_{i}")(x, train)
-                x = relu(x)
+                x = self.activation(x)
                 if self.lrn and b == i == 1:
                     x = LocalResponseNorm()(x)
             x = taps[f"stage{b}"] = max_pool(x, 2)
         x = adaptive_avg_pool(x, (self.pool_size, self.pool_size))
         x = x.reshape(x.shape[0], -1)
         dense = partial(nn.Dense, kernel_init=nn.initializers.normal(0.01))
-        x = taps["fc6"] = relu(dense(self.hidden, name="fc6")(x))
+        x = taps["fc6"] = self.activation(dense(self.hidden, name="fc6")(x))
         x = Dropout(self.dropout)(x, train)
-        x = taps["features"] = relu(dense(self.hidden, name="fc7")(x))
+        x = taps["features"] = self.activation(dense(self.hidden, name="fc7")(x))
         x = Dropout(self.dropout)(x, train)
         return dense(self.num_classes, name="fc8")(x), taps
 

@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from cnn.train.metrics import read_metrics
+from cnn.train.run import total_steps
 
 
 class RunResultError(ValueError):
@@ -46,6 +47,19 @@ class RunResult:
     @property
     def epochs(self) -> float:
         return max((r["epoch"] for r in self.records), default=0.0)
+
+    @property
+    def per_epoch(self) -> int | None:
+        """Steps per epoch, from the records' step / epoch ratio; None before any record past step 0."""
+        ratios = [r["step"] / r["epoch"] for r in self.records if r["epoch"] > 0]
+        return round(ratios[0]) if ratios else None
+
+    @property
+    def planned_steps(self) -> int | None:
+        """The steps the run was configured for (None while per_epoch is unknown); `steps` below it is a run
+        that stopped early: interrupted, or diverged."""
+        per_epoch = self.per_epoch
+        return None if per_epoch is None else total_steps(self.config, per_epoch)
 
     @property
     def wall_s(self) -> float | None:

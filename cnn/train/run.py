@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import ml_collections
@@ -54,12 +55,14 @@ def every(steps: int, per_epoch: int) -> int:
     return steps if steps > 0 else per_epoch
 
 
-def _total_steps(config: ml_collections.ConfigDict, per_epoch: int) -> int:
-    if config.num_train_steps > 0:
-        return config.num_train_steps
-    if config.num_epochs <= 0:
+def total_steps(config: Mapping[str, Any], per_epoch: int) -> int:
+    """The run's length in steps: `num_train_steps` if positive, else `num_epochs` epochs. `config` is the
+    ConfigDict or its config.json."""
+    if config["num_train_steps"] > 0:
+        return config["num_train_steps"]
+    if config["num_epochs"] <= 0:
         raise ConfigError("set config.num_epochs or config.num_train_steps to a positive number")
-    return round(config.num_epochs * per_epoch)
+    return round(config["num_epochs"] * per_epoch)
 
 
 def _create_model(config: ml_collections.ConfigDict, num_classes: int):
@@ -118,8 +121,8 @@ def build_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
         per_epoch = data.steps_per_epoch(len(dataset.train), config.batch_size)
     except ValueError as e:
         raise ConfigError(f"config.batch_size: {e}") from None
-    total_steps = _total_steps(config, per_epoch)
-    schedule = build_schedule(config.schedule, config.optimizer.learning_rate, per_epoch, total_steps)
+    steps = total_steps(config, per_epoch)
+    schedule = build_schedule(config.schedule, config.optimizer.learning_rate, per_epoch, steps)
     tx = build_optimizer(config.optimizer, schedule, config.get("nonfinite", "stop"))
     fine_tuning = None
     if wants_transfer(config):
@@ -147,5 +150,5 @@ def build_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
     keep_steps = [round(epoch * per_epoch) for epoch in config.get("keep_checkpoint_epochs", ())]
     checkpointer = Checkpointer(workdir, every(config.checkpoint_every_steps, per_epoch),
                                 config.keep_checkpoints, config.keep_best_checkpoints, keep_steps)
-    return Run(config, dataset, per_epoch, total_steps, schedule, state, dropout_key, checkpointer,
+    return Run(config, dataset, per_epoch, steps, schedule, state, dropout_key, checkpointer,
                mesh, train_fn, eval_fn)

@@ -14,6 +14,7 @@ same file.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import runpy
 import sys
@@ -32,11 +33,17 @@ FIGURES = os.path.join(ROOT, "docs", "notes")
 STUDIES = ("activation", "dropout", "batch_norm", "initialization", "optimizers", "augmentation")
 
 
-def study(name: str):
-    """The `STUDY` of experiments/notes/<name>.py."""
+@functools.cache
+def _module(name: str) -> dict:
+    """The namespace of experiments/notes/<name>.py, run once per process."""
     if name not in STUDIES:
         raise SystemExit(f"unknown study {name!r}; the studies are {', '.join(STUDIES)}")
-    return runpy.run_path(os.path.join(HERE, f"{name}.py"))["STUDY"]
+    return runpy.run_path(os.path.join(HERE, f"{name}.py"))
+
+
+def study(name: str):
+    """The `STUDY` of experiments/notes/<name>.py."""
+    return _module(name)["STUDY"]
 
 
 def config_path(name: str) -> str:
@@ -89,7 +96,7 @@ def summarize(name: str, run, result: RunResult) -> dict:
         "train_top1": finite[-1]["top1"] if finite and not mixes else None,
         "test_top1": result.final("top1"),
         "best_test_top1": result.best("top1"),
-        "diverged": len(finite) < len(train) or (bool(train) and result.steps < _planned_steps(result)),
+        "diverged": len(finite) < len(train) or (bool(train) and result.steps < result.planned_steps),
         "steps": result.steps,
         "epochs": round(result.epochs, 2),
         "error_steps": _error_steps(result, study(name).error_levels),
@@ -97,15 +104,6 @@ def summarize(name: str, run, result: RunResult) -> dict:
         "machine": short(result.machine) if result.machine else None,
         "date": result.machine["date"][:10] if result.machine else None,
     }
-
-
-def _planned_steps(result: RunResult) -> int:
-    """The steps the run was configured for (per_epoch from a record's step / epoch ratio)."""
-    config = result.config
-    if config["num_train_steps"] > 0:
-        return config["num_train_steps"]
-    per_epoch = max(r["step"] / r["epoch"] for r in result.records if r["epoch"] > 0)
-    return round(config["num_epochs"] * per_epoch)
 
 
 def plot(name: str, results: Sequence[tuple[object, RunResult]], path: str) -> str:
@@ -181,7 +179,10 @@ def study_table(name: str, path: str = RESULTS) -> str:
 def verdict(name: str, rows: Sequence[dict]) -> str:
     """What the runs show, in one sentence computed from them."""
     if name == "activation":
-        return _speedup(rows, "relu", "tanh", study(name).error_levels)
+        nets = _module(name)["NETS"]  # variant prefix: the net those runs train, compared on its own
+        said = [f"{net}: {_speedup(rows, prefix + 'relu', prefix + 'tanh', study(name).error_levels)}"
+                for prefix, net in nets.items() if any(r["variant"].startswith(prefix + "relu") for r in rows)]
+        return " ".join(said) if said else "no runs yet."
     best = max((r for r in rows if r["test_top1"] is not None), key=lambda r: r["test_top1"])
     gaps = sorted((r["train_top1"] - r["test_top1"], r["label"]) for r in rows
                   if r["train_top1"] is not None and r["test_top1"] is not None and not r["diverged"])

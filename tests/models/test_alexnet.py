@@ -1,4 +1,4 @@
-"""AlexNet (torchvision's and the 2012 paper's) and ZFNet: parameter counts written out layer by layer,
+"""AlexNet (torchvision's, the 2012 paper's and its 28×28 small form) and ZFNet: parameter counts written out layer by layer,
 the papers' map sizes, Keras rebuilds of each computing the same logits, and gradients."""
 
 import jax
@@ -22,8 +22,13 @@ HAND_COUNTS = {
     + conv(3, 384, 256, groups=2) + CLASSIFIER,
     "zfnet": conv(7, 3, 96) + conv(5, 96, 256) + conv(3, 256, 384) + conv(3, 384, 384) + conv(3, 384, 256)
     + CLASSIFIER,
+    "alexnet_small": conv(5, 1, 32) + conv(5, 32, 64) + conv(3, 64, 96) + conv(3, 96, 96) + conv(3, 96, 64)
+    + dense(3 * 3 * 64, 256) + dense(256, 256) + dense(256, 10),
 }
-# Map sizes after each layer: the 2012 paper's (at 227×227) and Zeiler & Fergus's Fig. 3, and torchvision's.
+# (fc7 width, registered number of classes)
+HEADS = {"alexnet": (4096, 1000), "alexnet_2012": (4096, 1000), "zfnet": (4096, 1000), "alexnet_small": (256, 10)}
+# Map sizes after each layer: the 2012 paper's (at 227×227) and Zeiler & Fergus's Fig. 3, torchvision's, and
+# alexnet_small's docstring (ceil-mode pooling halves 28 and 14 exactly).
 PAPER_SHAPES = {
     "alexnet_2012": {"conv1": (55, 55, 96), "pool1": (27, 27, 96), "conv2": (27, 27, 256), "pool2": (13, 13, 256),
                      "conv3": (13, 13, 384), "conv4": (13, 13, 384), "conv5": (13, 13, 256), "pool5": (6, 6, 256),
@@ -34,13 +39,17 @@ PAPER_SHAPES = {
     "alexnet": {"conv1": (55, 55, 64), "pool1": (27, 27, 64), "conv2": (27, 27, 192), "pool2": (13, 13, 192),
                 "conv3": (13, 13, 384), "conv4": (13, 13, 256), "conv5": (13, 13, 256), "pool5": (6, 6, 256),
                 "avgpool": (6, 6, 256), "fc6": (4096,), "fc7": (4096,)},
+    "alexnet_small": {"conv1": (28, 28, 32), "pool1": (14, 14, 32), "conv2": (14, 14, 64), "pool2": (7, 7, 64),
+                      "conv3": (7, 7, 96), "conv4": (7, 7, 96), "conv5": (7, 7, 64), "pool5": (3, 3, 64),
+                      "fc6": (256,), "fc7": (256,)},
 }
 
 
-def _shapes(name, num_classes=1000, size=None, **overrides):
-    """Parameters and output shapes at `size` (default: the registered input), without computing anything."""
+def _shapes(name, num_classes=None, size=None, **overrides):
+    """Parameters and output shapes at `size` (default: the registered input) for `num_classes` (default: the
+    registered number), without computing anything."""
     spec = cnn.models.spec(name)
-    model = cnn.models.create(name, num_classes=num_classes, **overrides)
+    model = cnn.models.create(name, num_classes=num_classes or spec.num_classes, **overrides)
     x = jnp.zeros((1, *(spec.input_shape if size is None else (size, size, 3))))
     variables = jax.eval_shape(model.init, jax.random.key(0), x)
     logits, taps = jax.eval_shape(model.apply, variables, x)
@@ -59,6 +68,7 @@ def test_published_counts():
     assert HAND_COUNTS["alexnet"] == 61_100_840
     assert HAND_COUNTS["alexnet_2012"] == 60_965_224
     assert HAND_COUNTS["zfnet"] == 62_357_608
+    assert HAND_COUNTS["alexnet_small"] == 461_962  # cnn/models/alexnet.py's docstring
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_SHAPES))
@@ -66,7 +76,7 @@ def test_every_layer_has_the_papers_map_size(name):
     _, logits, taps = _shapes(name)
     shapes = {k: v.shape[1:] for k, v in taps.items() if k in PAPER_SHAPES[name]}
     assert shapes == PAPER_SHAPES[name]
-    assert logits.shape == (1, 1000)
+    assert logits.shape == (1, HEADS[name][1])
 
 
 def test_lrn_sits_where_each_paper_puts_it():
@@ -74,15 +84,18 @@ def test_lrn_sits_where_each_paper_puts_it():
     assert taps["norm1"].shape[1:] == (55, 55, 96) and taps["norm2"].shape[1:] == (27, 27, 256)  # before pooling
     _, _, taps = _shapes("zfnet")
     assert taps["norm1"].shape[1:] == (55, 55, 96) and taps["norm2"].shape[1:] == (13, 13, 256)  # after pooling
+    _, _, taps = _shapes("alexnet_small")
+    assert taps["norm1"].shape[1:] == (28, 28, 32) and taps["norm2"].shape[1:] == (14, 14, 64)  # before pooling
     _, _, taps = _shapes("alexnet")
     assert not any(k.startswith("norm") for k in taps)
 
 
 @pytest.mark.parametrize("name", sorted(HAND_COUNTS))
 def test_num_classes_override(name):
-    variables, logits, _ = _shapes(name, num_classes=10)
-    assert logits.shape == (1, 10)
-    assert count(variables) == HAND_COUNTS[name] - dense(4096, 1000) + dense(4096, 10)
+    hidden, classes = HEADS[name]
+    variables, logits, _ = _shapes(name, num_classes=7)
+    assert logits.shape == (1, 7)
+    assert count(variables) == HAND_COUNTS[name] - dense(hidden, classes) + dense(hidden, 7)
 
 
 def test_torchvision_alexnet_keeps_its_classifier_at_other_sizes():
@@ -126,6 +139,8 @@ def _keras_alexnet(name, num_classes=7):
                          *conv_relu(256, 3, pad=1, groups=2), pool()],
         "zfnet": [*conv_relu(96, 7, 2, 1), pool(True), lrn(), *conv_relu(256, 5, 2), pool(True), lrn(),
                   *conv_relu(384, 3, pad=1), *conv_relu(384, 3, pad=1), *conv_relu(256, 3, pad=1), pool()],
+        "alexnet_small": [*conv_relu(32, 5, pad=2), lrn(), pool(True), *conv_relu(64, 5, pad=2), lrn(), pool(True),
+                          *conv_relu(96, 3, pad=1), *conv_relu(96, 3, pad=1), *conv_relu(64, 3, pad=1), pool()],
     }[name]
     return keras.Sequential([keras.Input(cnn.models.spec(name).input_shape), *body, L.Flatten(),
                              L.Dense(HIDDEN, activation="relu"), L.Dense(HIDDEN, activation="relu"),
@@ -154,10 +169,11 @@ def test_keras_rebuild_computes_the_same_logits(name):
 
 # Input sizes that give 1×1 pool5 maps; with a narrower classifier (the counts above check the real one) every
 # layer is kept and the test stays quick.
-REDUCED = {"alexnet": 63, "alexnet_2012": 67, "zfnet": 63}
+REDUCED = {"alexnet": 63, "alexnet_2012": 67, "zfnet": 63, "alexnet_small": 28}
 
 
-@pytest.mark.parametrize("name, drops_fc6_input", [("alexnet", True), ("alexnet_2012", False), ("zfnet", False)])
+@pytest.mark.parametrize("name, drops_fc6_input", [("alexnet", True), ("alexnet_2012", False), ("zfnet", False),
+                                                   ("alexnet_small", False)])
 def test_forward_backward_reaches_every_parameter_and_drops_out_where_the_reference_does(name, drops_fc6_input):
     model = cnn.models.create(name, num_classes=10, hidden=256)
     x = jax.random.normal(jax.random.key(1), (2, REDUCED[name], REDUCED[name], 3))

@@ -141,6 +141,23 @@ def test_lrn_follows_the_first_convolution_in_config_a_lrn():
     assert not np.allclose(jax.jit(plain.apply)(variables, x)[1]["stage1"], expected, rtol=1e-3)
 
 
+def test_activation_replaces_every_relu():
+    # Reference: block 1 by lax and numpy tanh, 2×2 max pool by reshape; fc6 from the last map by hand.
+    narrow = {"num_classes": 10, "hidden": 8, "kernels": ((3,), (3,)), "widths": (4, 8), "pool_size": 2}
+    model = cnn.models.create("vgg11", activation="tanh", **narrow)
+    x = jax.random.normal(jax.random.key(0), (1, 8, 8, 3))
+    variables = _random_variables(model, x)
+    _, taps = jax.jit(model.apply)(variables, x)
+    conv = variables["params"]["conv1_1"]
+    a = np.tanh(np.asarray(jax.lax.conv_general_dilated(
+        x, conv["kernel"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")) + conv["bias"]))
+    np.testing.assert_allclose(taps["stage1"], a.reshape(1, 4, 2, 4, 2, 4).max(axis=(2, 4)), rtol=1e-5, atol=1e-6)
+    fc6 = variables["params"]["fc6"]
+    np.testing.assert_allclose(taps["fc6"], np.tanh(np.asarray(taps["stage2"]).reshape(1, -1) @ fc6["kernel"]
+                                                    + fc6["bias"]), rtol=1e-5, atol=1e-6)
+    assert (np.asarray(taps["fc6"]) < 0).any()  # no ReLU left after it
+
+
 def test_too_small_input_explains_the_fix():
     with pytest.raises(ValueError, match=r"need inputs of at least 32×32, got 16×16; upsample"):
         _shapes("vgg16", size=16)

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("persistent_compilation_cache")  # their ru
 
 
 def _workdir(tmp_path, records, config=None, machine=None):
-    (tmp_path / "config.json").write_text(json.dumps(config or {"num_epochs": 1}))
+    (tmp_path / "config.json").write_text(json.dumps(config or {"num_epochs": 1, "num_train_steps": 0}))
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     if machine:
         (tmp_path / "machine.json").write_text(json.dumps(machine))
@@ -39,6 +39,15 @@ def test_final_best_first_reaching_and_wall_time_over_resumed_sessions(tmp_path)
     assert result.first_reaching("train", "top1", 0.95) is None
     assert result.first_reaching("test", "top1", 0.58, below=True)["step"] == 20
     assert result.machine is None
+
+
+@pytest.mark.parametrize("config, planned", [({"num_epochs": 4, "num_train_steps": 0}, 40),
+                                             ({"num_epochs": 4, "num_train_steps": 25}, 25)])
+def test_planned_steps_come_from_the_config_and_the_logged_steps_per_epoch(tmp_path, config, planned):
+    # 10 steps per epoch (_train logs epoch = step / 10); num_train_steps, when set, overrides the epochs.
+    result = read_run(_workdir(tmp_path, [_train(10, 0.5), _train(20, 0.6)], config))
+    assert result.per_epoch == 10 and result.planned_steps == planned
+    assert read_run(_workdir(tmp_path, [], config)).planned_steps is None
 
 
 def test_runs_logged_before_wall_time_have_none(tmp_path):
