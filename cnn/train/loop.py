@@ -89,16 +89,16 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
             test = step % eval_every == 0 or last
             if not (log or test or save):
                 continue
+            if log:  # before the check below, so a diverged run's log ends on its non-finite window
+                means = window.flush()
+                writer.write({"split": "train", "step": step, "epoch": step / per_epoch, **means,
+                              "learning_rate": float(run.schedule(step - 1))})
+                bar.set_postfix(loss=f"{means['loss']:.4f}", epoch=f"{step / per_epoch:.2f}", refresh=False)
             # With config.nonfinite "skip" a non-finite loss is expected (its update was dropped); the run stops
             # only when the state itself broke, which skipping cannot undo. The state check syncs, so only then.
             if (bad := guard.first_nonfinite()) is not None and (
                     config.get("nonfinite", "stop") != "skip" or not all_finite(state)):
                 raise NonFiniteLossError(_nonfinite_message(*bad, run, step))
-            if log:
-                means = window.flush()
-                writer.write({"split": "train", "step": step, "epoch": step / per_epoch, **means,
-                              "learning_rate": float(run.schedule(step - 1))})
-                bar.set_postfix(loss=f"{means['loss']:.4f}", epoch=f"{step / per_epoch:.2f}", refresh=False)
             with window.paused():
                 if test:
                     result = evaluate_test_split(run, state)

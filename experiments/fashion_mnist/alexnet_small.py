@@ -14,7 +14,10 @@ colour shift needs colour). Weights start at the model's LeCun normal, not the p
 with biases at 1, which stalls a plain five-convolution net (README, "Initialisation").
 Published: 0.899 test top-1 for "AlexNet with Triplet loss" (Fashion-MNIST benchmark table, submitted;
 the nearest AlexNet entry there: a triplet embedding, where this one trains with cross-entropy).
-Measured by cnn: not yet.
+Measured by cnn (seed 0, 2-core AMD EPYC, shared with other work at first, 2026-11-24): 0.9118 test top-1
+after 15 epochs (0.8945 before the first learning-rate drop at epoch 10, 0.9120 at epoch 12), 35 min end
+to end at about 485 images/s; 1.3 points above the triplet-loss entry. The README's results table is
+generated from the workdir.
 """
 
 from pathlib import Path

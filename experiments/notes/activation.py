@@ -7,7 +7,7 @@ Two nets on the whole of Fashion-MNIST, each with ReLU or tanh units and nothing
 (four hidden layers: C1, C3, C5, F6; variants `relu`, `tanh`) for 4 epochs, and a deep plain net
 (`deep_relu`, `deep_tanh`): the 7 convolutions and 128-128 classifier of the initialisation study
 (3×3; 2 of 16, 2 of 32, 3 of 64 channels, a 2×2 max pool after each block; nine hidden layers, no
-batch norm), Xavier-initialised for both units (Glorot & Bengio derived it for tanh), for 3 epochs.
+batch norm), Xavier-initialised for both units (Glorot & Bengio derived it for tanh), for 2 epochs.
 Plain SGD with momentum 0.9 at a constant learning rate, no regularisation of any kind. As in the paper,
 each activation gets its own learning rate, the fastest of 0.01, 0.03 and 0.1; `python
 experiments/notes/study.py --studies activation` trains all twelve runs. The paper's measure is the number
@@ -44,7 +44,7 @@ def get_config(variant: str = "relu") -> ml_collections.ConfigDict:
         raise ValueError(f"experiments/notes/activation.py:{variant}: give relu, tanh, deep_relu or deep_tanh "
                          "after the colon")
     if deep:
-        config = base_config("vgg11", epochs=3)
+        config = base_config("vgg11", epochs=2)
         small_vgg(config, ((3, 3), (3, 3), (3, 3, 3)), batch_norm=False)
         config.init.name = "xavier"
     else:

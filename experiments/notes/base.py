@@ -41,8 +41,8 @@ class Study:
 
 def base_config(model: str, epochs: float, *, train_per_class: int = 0, learning_rate: float = 0.05,
                 optimizer: str = "sgd") -> ml_collections.ConfigDict:
-    """The default Fashion-MNIST recipe, plainer: constant learning rate, no weight decay, no Nesterov, so
-    the one thing a study varies is the only difference; `train_per_class` > 0 trains on that many images
+    """The default Fashion-MNIST recipe, plainer: constant learning rate, no weight decay, no label
+    smoothing, no Nesterov, so the one thing a study varies is the only difference; `train_per_class` > 0 trains on that many images
     of each class (overfitting shows sooner); a train log line every 20 steps for the curves."""
     config = load_config(_DEFAULT)
     with config.unlocked():
@@ -59,6 +59,7 @@ def base_config(model: str, epochs: float, *, train_per_class: int = 0, learning
         config.optimizer.learning_rate = learning_rate
         config.optimizer.nesterov = False
         config.optimizer.weight_decay = 0.0
+        config.label_smoothing = 0.0
         config.schedule.name = "constant"
         config.schedule.warmup_epochs = 0.0
     return config
