@@ -12,9 +12,11 @@ would measure the initialisation instead of batch norm.
 Published: "Batch Normalization enables higher learning rates", "reduces the need for Dropout" and
 allows less L2 weight regularisation (Ioffe & Szegedy 2015, §3.3 and §4.2.1: BN-x5 and BN-x30 train
 Inception at 5 and 30 times the learning rate, reaching its accuracy in 14 times fewer steps).
-Measured by cnn (2-core CPU, 2026-11-24): without batch norm the net stayed at chance (about 10%) at
-every rate in 3 epochs; with it, 73.4%, 80.8% and 68.7% test top-1 at 0.01, 0.05 and 0.3. Table and curves:
-README, "The notes' experiments" (generated from the workdirs).
+Measured by cnn (2-core CPU, 2026-11-24): without batch norm the net reached 82.8% and 80.1% test top-1 at
+0.01 and 0.05 and diverged at 0.3 within 20 steps; with it, 84.8% and 84.6%, and at 0.3 it kept training
+(26.6% after 3 epochs, no divergence). Batch norm also reached 15% training error in 156 steps at 0.01,
+where the plain net never did. Table and curves: README, "The notes' experiments" (generated from the
+workdirs).
 """
 
 import ml_collections

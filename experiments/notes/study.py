@@ -108,17 +108,20 @@ def summarize(name: str, run, result: RunResult) -> dict:
 
 def plot(name: str, results: Sequence[tuple[object, RunResult]], path: str) -> str:
     """Training loss (log scale) and test top-1 against epochs for every run of the study, one line each."""
+    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
     from cnn.viz.plots import save_png
 
     fig = Figure(figsize=(11, 4), layout="constrained")
     loss_ax, test_ax = fig.subplots(1, 2)
-    for run, result in results:
+    palette = colormaps["tab10" if len(results) <= 10 else "tab20"]  # one colour per run, none repeated
+    for i, (run, result) in enumerate(results):
         train = [r for r in result.split("train") if r["loss"] == r["loss"]]
-        line, = loss_ax.plot([r["epoch"] for r in train], [r["loss"] for r in train], label=run.label, lw=1.2)
+        loss_ax.plot([r["epoch"] for r in train], [r["loss"] for r in train], label=run.label, lw=1.2,
+                     color=palette(i))
         test = result.split("test")
-        test_ax.plot([r["epoch"] for r in test], [r["top1"] for r in test], "o-", markersize=3, color=line.get_color(),
+        test_ax.plot([r["epoch"] for r in test], [r["top1"] for r in test], "o-", markersize=3, color=palette(i),
                      label=run.label)
     loss_ax.set_yscale("log")
     loss_ax.set(xlabel="epoch", ylabel="training loss (log-window means)")
