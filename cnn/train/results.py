@@ -51,8 +51,7 @@ class RunResult:
     @property
     def per_epoch(self) -> int | None:
         """Steps per epoch, from the records' step / epoch ratio; None before any record past step 0."""
-        ratios = [r["step"] / r["epoch"] for r in self.records if r["epoch"] > 0]
-        return round(ratios[0]) if ratios else None
+        return next((round(r["step"] / r["epoch"]) for r in self.records if r["epoch"] > 0), None)
 
     @property
     def planned_steps(self) -> int | None:

@@ -42,8 +42,9 @@ class Study:
 def base_config(model: str, epochs: float, *, train_per_class: int = 0, learning_rate: float = 0.05,
                 optimizer: str = "sgd") -> ml_collections.ConfigDict:
     """The default Fashion-MNIST recipe, plainer: constant learning rate, no weight decay, no label
-    smoothing, no Nesterov, so the one thing a study varies is the only difference; `train_per_class` > 0 trains on that many images
-    of each class (overfitting shows sooner); a train log line every 20 steps for the curves."""
+    smoothing, no Nesterov, so the one thing a study varies is the only difference; `train_per_class` > 0
+    trains on that many images of each class (overfitting shows sooner); a train log line every 20 steps
+    for the curves."""
     config = load_config(_DEFAULT)
     with config.unlocked():
         config.model.name = model
