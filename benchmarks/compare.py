@@ -20,7 +20,7 @@ import os
 import resource
 import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from cnn.bench import CompiledTrainStep, calls_lasting, time_calls
@@ -48,6 +48,18 @@ def _torch_models() -> ModuleType | None:
 def machine(torch_version: str | None) -> dict:
     """`cnn.machine.describe()` and the torch version (None without torch)."""
     return {**describe(), "torch": torch_version}
+
+
+def runner_setup() -> tuple[ModuleType | None, dict]:
+    """`benchmarks.torch_models` (None without torch) and the machine, saying on stderr what limits the figures."""
+    torch_models = _torch_models()
+    if torch_models is None:
+        print("torch is not installed: measuring cnn only", file=sys.stderr)
+    setup = machine(torch_models.torch.__version__ if torch_models else None)
+    if setup["load_average"] > BUSY_LOAD:
+        print(f"warning: load average {setup['load_average']:.1f}: other processes are using the CPU, so the "
+              "figures will be noisy (PyTorch's most)", file=sys.stderr)
+    return torch_models, setup
 
 
 def _fastest_torch_step(torch_models: ModuleType, model: str, batch_size: int, input_shape: tuple[int, int, int],
@@ -162,37 +174,37 @@ def results_table(path: str = RESULTS) -> str:
     return "\n".join(rows)
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default=",".join(CASES),
-                        help=f"comma-separated, of {', '.join(CASES)} (default: all)")
-    parser.add_argument("--rounds", type=int, default=7, help="alternating timed rounds per model (default 7)")
+def parse_runner_args(argv: list[str] | None, *, module: str, doc: str, option: str, choices: Sequence[str],
+                      results: str, quick: tuple[int, float]) -> argparse.Namespace:
+    """The command line the benchmark runners share: --<option> (comma-separated names out of `choices`, all
+    by default; a list on the namespace), --rounds, --json (default `results`, none with --quick), --quick
+    (batch and seconds per run `quick`)."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0])
+    parser.add_argument(f"--{option}", default=",".join(choices),
+                        help=f"comma-separated, of {', '.join(choices)} (default: all)")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating timed rounds (default 7)")
     parser.add_argument("--json", default=None,
-                        help=f"where to write the results (default {os.path.relpath(RESULTS)}; with --quick, nowhere)")
+                        help=f"where to write the results (default {os.path.relpath(results)}; with --quick, nowhere)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"smoke test: batch {QUICK_BATCH} and runs of {QUICK_SECONDS} s; figures not meaningful")
+                        help=f"smoke test: batch {quick[0]}, runs of {quick[1]} s; figures not meaningful")
     args = parser.parse_args(argv)
-    args.models = [name.strip() for name in args.models.split(",") if name.strip()]
-    for name in args.models:
-        if name not in CASES:
-            parser.error(f"--models: {unknown('model', name, CASES)}")
+    names = [name.strip() for name in getattr(args, option).split(",") if name.strip()]
+    for name in names:
+        if name not in choices:
+            parser.error(f"--{option}: {unknown(option.rstrip('s'), name, choices)}")
+    setattr(args, option, names)
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.json is None and not args.quick:
-        args.json = RESULTS
+        args.json = results
     return args
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Runs the comparison the command line asks for, prints it, writes its JSON and returns it."""
-    args = _parse(argv)
-    torch_models = _torch_models()
-    if torch_models is None:
-        print("torch is not installed: measuring cnn only", file=sys.stderr)
-    setup = machine(torch_models.torch.__version__ if torch_models else None)
-    if setup["load_average"] > BUSY_LOAD:
-        print(f"warning: load average {setup['load_average']:.1f}: other processes are using the CPU, so the "
-              "figures will be noisy (PyTorch's most)", file=sys.stderr)
+    args = parse_runner_args(argv, module="benchmarks.compare", doc=__doc__, option="models", choices=list(CASES),
+                             results=RESULTS, quick=(QUICK_BATCH, QUICK_SECONDS))
+    torch_models, setup = runner_setup()
     seconds = QUICK_SECONDS if args.quick else 1.0
     cases = []
     for model in args.models:

@@ -26,7 +26,7 @@ from cnn.analysis import summarize
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
 sys.path.insert(0, ROOT)  # benchmarks/ is a folder of scripts beside the package, not installed with it
-from benchmarks import compare, time_to_accuracy  # noqa: E402
+from benchmarks import compare, conv_layers, time_to_accuracy  # noqa: E402
 
 
 def models_table() -> str:
@@ -59,7 +59,7 @@ _TRANSFER = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__
 _NOTES = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes", "study.py"))
 _REPRODUCE = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "reproduce.py"))
 TABLES = {"models": models_table, "layers": layers_table, "rf_design": _FIELDS["design_rules_table"],
-          "rf_growth": _FIELDS["growth_table"], "perf": compare.results_table,
+          "rf_growth": _FIELDS["growth_table"], "perf": compare.results_table, "conv_layers": conv_layers.results_table,
           "time_to_accuracy": time_to_accuracy.results_table, "transfer": _TRANSFER["strategies_table"],
           "transfer_probes": _TRANSFER["probes_table"],
           **{f"notes_{name}": (lambda name=name: _NOTES["study_table"](name)) for name in _NOTES["STUDIES"]},

@@ -20,6 +20,7 @@ from cnn.train.disk import check_free_space, check_writable, kept_checkpoints, r
 from cnn.train.evaluate import evaluate_test_split
 from cnn.train.guards import LossGuard, NonFiniteLossError, RunInterrupted, StopSignals
 from cnn.train.metrics import MetricsWriter, TrainWindow
+from cnn.train.pacing import StepPacer
 from cnn.train.run import Run, build_run, check_workdir, every, write_config
 from cnn.train.sharding import put_batch, replicate
 from cnn.train.state import TrainState
@@ -66,7 +67,7 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
     start_step, total_steps = int(state.step), run.total_steps
     eval_every = every(config.eval_every_steps, per_epoch)
     host_batches = data.train_batches(run.train_data, config.batch_size, config.seed, start_step)
-    window, guard = TrainWindow(config.batch_size), LossGuard()
+    window, guard, pacer = TrainWindow(config.batch_size), LossGuard(), StepPacer()
     result: dict[str, float] = {}
     with Prefetcher(host_batches, lambda b: put_batch(b, run.mesh)) as batches, \
             tqdm(total=total_steps * config.batch_size, initial=start_step * config.batch_size, unit="img",
@@ -80,7 +81,7 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
             state, metrics = run.train_fn(state, next(batches), run.dropout_key)
             guard.add(step, metrics["loss"])
             window.add(metrics)
-            bar.update(config.batch_size)
+            bar.update(config.batch_size * pacer.add(metrics["loss"]))  # finished steps: a steady ETA
             stopping = stop.stop_at(step)
             last = step == total_steps
             save = checkpointer.should_save(step) or last or stopping
@@ -89,6 +90,7 @@ def _train(run: Run, state: TrainState, writer: MetricsWriter, stop: StopSignals
             test = step % eval_every == 0 or last
             if not (log or test or save):
                 continue
+            bar.update(config.batch_size * pacer.drain())
             if log:  # before the check below, so a diverged run's log ends on its non-finite window
                 means = window.flush()
                 writer.write({"split": "train", "step": step, "epoch": step / per_epoch, **means,
