@@ -50,6 +50,13 @@ def machine(torch_version: str | None) -> dict:
     return {**describe(), "torch": torch_version}
 
 
+def busy_note(setup: dict) -> str:
+    """The tables' warning where the machine was busy before the run (load average above BUSY_LOAD), else ''."""
+    if setup["load_average"] <= BUSY_LOAD:
+        return ""
+    return f" Other processes were using the CPU (load average {setup['load_average']:.1f}): noisy figures."
+
+
 def runner_setup() -> tuple[ModuleType | None, dict]:
     """`benchmarks.torch_models` (None without torch) and the machine, saying on stderr what limits the figures."""
     torch_models = _torch_models()
@@ -166,8 +173,7 @@ def results_table(path: str = RESULTS) -> str:
     torch_version = f"torch {m['torch']} (eager)" if m["torch"] else "torch not installed"
     notes = (f" A `--quick` smoke run: batch {QUICK_BATCH}, runs of {QUICK_SECONDS} s; not figures to quote."
              if results["quick"] else "")
-    if m["load_average"] > BUSY_LOAD:
-        notes += f" Other processes were using the CPU (load average {m['load_average']:.1f}): noisy figures."
+    notes += busy_note(m)
     rows.append(f"\nMedian of {results['rounds']} alternating rounds, float32, on {m['cpu']} ({m['cores']} cores), "
                 f"{m['platform']}, Python {m['python']}, jax {m['jax']}, flax {m['flax']}, {torch_version}; "
                 f"{m['date'][:10]}.{notes}")

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.compare import BUSY_LOAD, parse_runner_args, read_json, runner_setup, write_json
+from benchmarks.compare import busy_note, parse_runner_args, read_json, runner_setup, write_json
 from cnn.bench import calls_lasting, time_calls
 from cnn.layers import correlate
 
@@ -42,10 +42,15 @@ QUICK_BATCH, QUICK_SECONDS = 4, 0.05
 Layer = tuple[int, int, int, int, int, int]
 
 
+def _output_size(layer: Layer) -> int:
+    _, size, _, _, k, pad = layer
+    return size + 2 * pad - k + 1
+
+
 def _arrays(layer: Layer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Random NHWC input, HWIO kernel and output cotangent of the layer."""
-    batch, size, c_in, c_out, k, pad = layer
-    out = size + 2 * pad - k + 1
+    batch, size, c_in, c_out, k, _ = layer
+    out = _output_size(layer)
     rng = np.random.default_rng(0)
     return (rng.standard_normal((batch, size, size, c_in), np.float32),
             rng.standard_normal((k, k, c_in, c_out), np.float32) / np.float32(np.sqrt(k * k * c_in)),
@@ -53,9 +58,8 @@ def _arrays(layer: Layer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def multiply_adds(layer: Layer) -> int:
-    batch, size, c_in, c_out, k, pad = layer
-    out = size + 2 * pad - k + 1
-    return batch * out * out * k * k * c_in * c_out
+    batch, _, c_in, c_out, k, _ = layer
+    return batch * _output_size(layer) ** 2 * k * k * c_in * c_out
 
 
 def cnn_parts(layer: Layer) -> dict[str, Callable[[], jax.Array]]:
@@ -149,8 +153,7 @@ def results_table(path: str = RESULTS) -> str:
                         f"{figures['cnn_ms']:.2f} ({gflop / figures['cnn_ms'] * 1e3:.0f}) | {torch_cell} | {ratio} |")
     m = results["machine"]
     notes = " A `--quick` smoke run: not figures to quote." if results["quick"] else ""
-    if m["load_average"] > BUSY_LOAD:
-        notes += f" Other processes were using the CPU (load average {m['load_average']:.1f}): noisy figures."
+    notes += busy_note(m)
     torch_version = f"torch {m['torch']}" if m["torch"] else "torch not installed"
     rows.append(f"\nMedian of {results['rounds']} alternating rounds, float32, on {m['cpu']} ({m['cores']} cores), "
                 f"jax {m['jax']}, {torch_version}; {m['date'][:10]}.{notes}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import subprocess
@@ -24,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-from benchmarks.compare import machine, write_json
+from benchmarks.compare import machine, read_json, write_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = "experiments/fashion_mnist/lenet5.py"
@@ -77,10 +76,7 @@ def record(result: dict, path: str) -> None:
 
 
 def _runs(path: str) -> list[dict]:
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return json.load(f)["runs"]
+    return (read_json(path) or {"runs": []})["runs"]
 
 
 def results_table(path: str = os.path.join(ROOT, DEFAULT_JSON)) -> str:
