@@ -108,6 +108,8 @@ def correlate(
         x, pads = pad(x, pads, mode, value), [(0, 0)] * rank
     if groups == 1 and set(dilations) == {1} and fast_paths.enabled():
         return fast_paths.correlate(x, kernel, strides, pads, out)
+    if groups == x.shape[-1] > 1 and set(dilations) == {1} and fast_paths.enabled():
+        return fast_paths.depthwise_correlate(x, kernel, strides, tuple(map(tuple, pads)))
     return lax.conv_general_dilated(
         x,
         kernel,

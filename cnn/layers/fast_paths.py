@@ -5,8 +5,8 @@ XLA's CPU backend runs some layers far below the machine's matrix-product speed 
 of max pooling (select_and_scatter) costs ten times its forward pass; a convolution with at most four
 output positions (ResNet-18's last stage at 64×64 input, 2×2 maps) takes up to 75 times as long as the
 same sums as one matrix product; the kernel gradient of a whole batch runs at a fifth of the forward
-pass's speed; an input gradient with 6 output channels (LeNet's C3) at a third. `correlate` and
-`max_pool` take these paths on CPU:
+pass's speed; an input gradient with 6 output channels (LeNet's C3) at a third; a depthwise
+convolution at a 25th. `correlate` and `max_pool` take these paths on CPU:
 
 - `tiled_max_pool`: non-overlapping max pooling (stride = window, no padding, sizes divisible); a
   `jax.custom_vjp` whose forward pass also notes each window's first maximum in row-major window
@@ -23,6 +23,11 @@ pass's speed; an input gradient with 6 output channels (LeNet's C3) at a third. 
   forward pass is the sum over taps and channels of shifted input slices times kernel rows, one fused
   loop, written to memory once (`materialize`): LeNet's C1 at batch 256 in 1.0 ms instead of the
   primitive's 10.7, a CIFAR stem (3 → 16) at batch 128 in 1.9 ms instead of 4.7.
+- `depthwise_correlate`: a depthwise convolution (groups = input channels; MobileNet's, EfficientNet's,
+  ShuffleNet's, NASNet's) as the sum over taps of strided input slices times per-channel weights, one
+  fused loop, with autodiff's gradients. XLA CPU runs the grouped primitive as many tiny convolutions:
+  MobileNetV2's 3×3 at 14×14×144, batch 128, took 95 ms forward and 268 ms with both gradients,
+  against 3.5 and 62 here; the whole MobileNetV2 train step at 28×28 went from 165 to 695 images/s.
 
 XLA CPU fuses a cheap-looking elementwise producer into every consumer and recomputes it there; where
 the producer is a 25-term sum and the consumers are a ReLU, a pooling window and their gradients, that
@@ -173,6 +178,20 @@ def matmul_correlate(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], 
     out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], kernel_size, strides)]
     patches = jnp.concatenate(list(_taps(x, kernel_size, strides, out)), axis=-1)
     return patches @ kernel.reshape(-1, kernel.shape[-1])
+
+
+def depthwise_correlate(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], pads: Pads) -> jax.Array:
+    """Depthwise cross-correlation (groups = C_in, kernel (*k, 1, m·C_in), output channel c·m + j reading
+    input channel c) as the sum over taps of strided input slices times the tap's per-channel weights:
+    one fused loop, written to memory once; its gradients are autodiff's slices and products."""
+    multiplier = kernel.shape[-1] // x.shape[-1]
+    x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+    if multiplier > 1:
+        x = jnp.repeat(x, multiplier, axis=-1)
+    kernel_size = kernel.shape[:-2]
+    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], kernel_size, strides)]
+    taps = _taps(x, kernel_size, strides, out)
+    return materialize(sum(tap * kernel[(*offset, 0)] for tap, offset in zip(taps, np.ndindex(*kernel_size))), kernel)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2,))

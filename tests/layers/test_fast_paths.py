@@ -35,10 +35,10 @@ def _plain_max_pool(x, window):
     return lax.reduce_window(x, -jnp.inf, lax.max, w, w, "VALID")
 
 
-def _plain_conv(x, kernel, pads, strides=None):
+def _plain_conv(x, kernel, pads, strides=None, groups=1):
     rank = x.ndim - 2
     return lax.conv_general_dilated(x, kernel, strides or (1,) * rank, pads,
-                                    dimension_numbers=fast_paths.channels_last(rank))
+                                    dimension_numbers=fast_paths.channels_last(rank), feature_group_count=groups)
 
 
 @pytest.mark.parametrize("shape, window", [
@@ -76,12 +76,12 @@ def _loss(conv, pads):
     return lambda x, w: jnp.sum(jnp.sin(conv(x, w, pads)))
 
 
-def _check_against_plain(ours, x_shape, k, strides, pads, dtype, seed):
+def _check_against_plain(ours, x_shape, k, strides, pads, dtype, seed, groups=1, features=5):
     """`ours(x, w, pads)`, its input gradient and its kernel gradient equal the plain convolution's."""
     rng = np.random.default_rng(seed)
     x = jnp.asarray(rng.normal(size=x_shape).astype(dtype))
-    w = jnp.asarray(rng.normal(size=(*k, x_shape[-1], 5)).astype(dtype))
-    plain = lambda a, b, pads: _plain_conv(a, b, pads, strides)  # noqa: E731
+    w = jnp.asarray(rng.normal(size=(*k, x_shape[-1] // groups, features)).astype(dtype))
+    plain = lambda a, b, pads: _plain_conv(a, b, pads, strides, groups)  # noqa: E731
     _close(ours(x, w, pads), plain(x, w, pads), TOLERANCE[dtype])
     for mine, theirs in zip(jax.grad(_loss(ours, pads), (0, 1))(x, w), jax.grad(_loss(plain, pads), (0, 1))(x, w)):
         _close(mine, theirs, TOLERANCE[dtype])
@@ -125,6 +125,31 @@ def test_chunked_correlate_matches_the_convolution_and_its_gradients(x_shape, k,
     chunks = x_shape[0] if chunk_bytes == 1 else 1
     col2im = set(strides) == {1} and x_shape[-1] <= fast_paths.SCATTER_CHANNELS  # the input gradient, no conv
     assert lowered.count("stablehlo.convolution") == 1 + (not col2im) + chunks  # forward, input, kernel gradients
+
+
+@pytest.mark.parametrize("x_shape, k, strides, pads, multiplier", [
+    ((3, 9, 9, 4), (3, 3), (1, 1), ((1, 1), (1, 1)), 1),  # MobileNet's depthwise 3×3
+    ((2, 9, 8, 3), (3, 3), (2, 2), ((0, 1), (1, 0)), 1),  # strided, padded on one side only
+    ((2, 8, 7, 2), (5, 5), (1, 1), ((2, 2), (2, 2)), 3),  # three output channels per input channel
+    ((2, 11, 5), (7,), (2,), ((3, 3),), 1),  # 1D
+    ((1, 5, 6, 4, 2), (3, 3, 3), (1, 2, 1), ((1, 1), (1, 1), (0, 2)), 2),  # 3D
+])
+def test_depthwise_correlate_matches_the_grouped_convolution_and_its_gradients(x_shape, k, strides, pads, multiplier,
+                                                                               dtype):
+    ours = lambda a, b, pads: fast_paths.depthwise_correlate(a, b, strides, pads)  # noqa: E731
+    channels = x_shape[-1]
+    _check_against_plain(ours, x_shape, k, strides, pads, dtype, seed=4, groups=channels,
+                         features=channels * multiplier)
+
+
+def test_depthwise_layers_take_the_fast_path_on_cpu_and_other_grouped_ones_the_primitive():
+    x = jnp.ones((2, 8, 8, 4))
+    depthwise = lambda a, w: correlate(a, w, padding=1, groups=4)  # noqa: E731
+    grouped = lambda a, w: correlate(a, w, groups=2)  # noqa: E731
+    for fn, w, primitive in ((depthwise, jnp.ones((3, 3, 1, 8)), False), (grouped, jnp.ones((3, 3, 2, 4)), True)):
+        assert ("conv_general_dilated" in _primitives(jax.grad(lambda a, b: fn(a, b).sum(), (0, 1)), x, w)) == primitive
+        with fast_paths.plain():
+            assert "conv_general_dilated" in _primitives(lambda *a: fn(*a), x, w)
 
 
 def _primitives(fn, *args) -> set[str]:
