@@ -7,7 +7,9 @@ epochs, weight decay 4e-5 (Sandler et al.'s), batch 128, left-right flips (as th
 network is torchvision's (total stride 32), so its last map is 1×1: the ImageNet design, unchanged.
 Published: 0.950 test top-1 for MobileNet (v1) with flips (Fashion-MNIST benchmark table; a submitted,
 untested result); none for MobileNetV2.
-Measured by cnn: not yet (needs a lent GPU for 30 epochs).
+Measured by cnn: 0.9303 test top-1 after 30 epochs (best 0.9315, epoch 25) in 53.8 min on 2 CPU cores
+(AMD EPYC, 2026-11-24), 1.97 points below the v1 submission. The 28×28 images leave MobileNetV2's last
+four stages (64 to 320 channels) on 2×2 and 1×1 maps, where a 3×3 depthwise filter reads mostly padding.
 """
 
 from pathlib import Path
