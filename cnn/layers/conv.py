@@ -106,10 +106,8 @@ def correlate(
     out = window_sizes(x.shape[1:-1], ks, strides, pads, dilations)
     if mode != "zero":
         x, pads = pad(x, pads, mode, value), [(0, 0)] * rank
-    if groups == 1 and set(dilations) == {1} and fast_paths.enabled():
-        return fast_paths.correlate(x, kernel, strides, pads, out)
-    if groups == x.shape[-1] > 1 and set(dilations) == {1} and fast_paths.enabled():
-        return fast_paths.depthwise_correlate(x, kernel, strides, tuple(map(tuple, pads)))
+    if groups in (1, x.shape[-1]) and set(dilations) == {1} and fast_paths.enabled():
+        return fast_paths.correlate(x, kernel, strides, pads, out, groups)
     return lax.conv_general_dilated(
         x,
         kernel,

@@ -154,10 +154,12 @@ tiled_max_pool.defvjp(_tiled_max_pool_fwd, _tiled_max_pool_bwd)
 # ---- convolutions -------------------------------------------------------------------------------
 
 def correlate(x: jax.Array, kernel: jax.Array, strides: Sequence[int], pads: Sequence[tuple[int, int]],
-              out: Sequence[int]) -> jax.Array:
-    """The ungrouped, undilated cross-correlation of (N, *spatial, C_in) x onto `out` positions per axis,
-    by its fastest path."""
+              out: Sequence[int], groups: int = 1) -> jax.Array:
+    """The undilated cross-correlation of (N, *spatial, C_in) x onto `out` positions per axis, ungrouped
+    (groups = 1) or depthwise (groups = C_in), by its fastest path."""
     pads, strides = tuple(map(tuple, pads)), tuple(strides)
+    if groups > 1:
+        return depthwise_correlate(x, kernel, strides, pads)
     if math.prod(out) <= FEW_POSITIONS:
         return matmul_correlate(x, kernel, strides, pads)
     if x.ndim == 4 and kernel.shape[-2] <= THIN_CHANNELS and set(strides) == {1}:
@@ -165,8 +167,12 @@ def correlate(x: jax.Array, kernel: jax.Array, strides: Sequence[int], pads: Seq
     return chunked_correlate(x, kernel, strides, pads)
 
 
-def _taps(x: jax.Array, kernel_size: Sequence[int], strides: Sequence[int], out: Sequence[int]) -> Iterator[jax.Array]:
-    """The (N, *out, C) input slice each kernel tap multiplies, taps in the kernel's row-major order."""
+def _padded_taps(x: jax.Array, kernel_size: Sequence[int], strides: Sequence[int],
+                 pads: Pads) -> Iterator[jax.Array]:
+    """The (N, *out, C) slice of the padded input each kernel tap multiplies, taps in the kernel's
+    row-major order."""
+    x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], kernel_size, strides)]
     for offset in np.ndindex(*kernel_size):
         yield x[(slice(None), *(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, strides, out)),
                  slice(None))]
@@ -174,10 +180,7 @@ def _taps(x: jax.Array, kernel_size: Sequence[int], strides: Sequence[int], out:
 
 def matmul_correlate(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], pads: Pads) -> jax.Array:
     """Cross-correlation as (N·positions, k·C_in) patches times the (k·C_in, C_out) kernel."""
-    x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
-    kernel_size = kernel.shape[:-2]
-    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], kernel_size, strides)]
-    patches = jnp.concatenate(list(_taps(x, kernel_size, strides, out)), axis=-1)
+    patches = jnp.concatenate(list(_padded_taps(x, kernel.shape[:-2], strides, pads)), axis=-1)
     return patches @ kernel.reshape(-1, kernel.shape[-1])
 
 
@@ -186,12 +189,10 @@ def depthwise_correlate(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...
     input channel c) as the sum over taps of strided input slices times the tap's per-channel weights:
     one fused loop, written to memory once; its gradients are autodiff's slices and products."""
     multiplier = kernel.shape[-1] // x.shape[-1]
-    x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
     if multiplier > 1:
         x = jnp.repeat(x, multiplier, axis=-1)
     kernel_size = kernel.shape[:-2]
-    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], kernel_size, strides)]
-    taps = _taps(x, kernel_size, strides, out)
+    taps = _padded_taps(x, kernel_size, strides, pads)
     return materialize(sum(tap * kernel[(*offset, 0)] for tap, offset in zip(taps, np.ndindex(*kernel_size))), kernel)
 
 
@@ -219,10 +220,8 @@ def materialize(y: jax.Array, anchor: jax.Array | None = None) -> jax.Array:
 
 def _multiply_add(x: jax.Array, kernel: jax.Array, pads: Pads) -> jax.Array:
     """Σ_{i, j, c} x_padded[:, i:i+H', j:j+W', c] · kernel[i, j, c, :], one fused loop, materialized."""
-    x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
     kernel_size, channels = kernel.shape[:-2], kernel.shape[-2]
-    out = [n - k + 1 for n, k in zip(x.shape[1:-1], kernel_size)]
-    taps = _taps(x, kernel_size, (1, 1), out)
+    taps = _padded_taps(x, kernel_size, (1, 1), pads)
     return materialize(sum(tap[..., c:c + 1] * kernel[(*offset, c)]
                            for tap, offset in zip(taps, np.ndindex(*kernel_size)) for c in range(channels)), kernel)
 
