@@ -15,7 +15,10 @@ initialisation, loss settings and model are left exactly as the config states th
 
 The compiled train and eval steps are those of `cnn.train` with XLA's CPU optimisations turned off
 (`FAST_COMPILE`, as tests/models/zoo_testing.py does): each program runs twice, so optimising it would
-cost more time than it saves; the numerics are the same up to rounding.
+cost more time than it saves; the numerics are the same up to rounding. For the same reason they trace the
+plain primitives (`fast_paths.plain()`): a fast path spends compile time to win per step (NASNet-A's hundred
+depthwise 5×5 and 7×7 layers took this test from 125 to 188 s); tests/layers/test_fast_paths.py pins every
+fast path to those primitives, and the zoo's tests run each model through them.
 """
 
 import glob
@@ -26,6 +29,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 import cnn.models
+from cnn.layers import fast_paths
 from cnn.config import load_config
 from cnn.train import train_and_evaluate
 from cnn.train.metrics import read_metrics
@@ -74,7 +78,7 @@ def train_a_few_steps(path: str, tmp_path, monkeypatch) -> None:
                    "log_every_steps": 1, "checkpoint_every_steps": steps})
     if config.dataset.image_size:
         config.dataset.image_size = SMALLEST.get(config.model.name, cnn.models.spec(config.model.name).input_shape[0])
-    with tfds.testing.mock_data(num_examples=BATCH):
+    with tfds.testing.mock_data(num_examples=BATCH), fast_paths.plain():
         final = train_and_evaluate(config, str(tmp_path))
     records = read_metrics(str(tmp_path))
     train = [r for r in records if r["split"] == "train"]

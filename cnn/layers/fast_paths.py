@@ -25,10 +25,13 @@ convolution's forward pass at a 25th to a 70th. `correlate` and `max_pool` take 
   primitive's 10.7, a CIFAR stem (3 → 16) at batch 128 in 1.9 ms instead of 4.7.
 - `depthwise_correlate`: a depthwise convolution (groups = input channels; MobileNet's, EfficientNet's,
   ShuffleNet's, NASNet's) as the sum over taps of strided input slices times per-channel weights, one
-  fused loop, with autodiff's gradients. XLA CPU runs the grouped primitive as many tiny convolutions:
-  MobileNetV2's 3×3 at 14×14×144, batch 128, took 95 ms forward and 268 ms with both gradients,
-  against 3.5 and 62 here; the whole MobileNetV2 train step at 28×28 went from 165 to 695 images/s.
-  Each tap is its own slice in the graph, so a layer compiles 0.2 (3×3) to 0.8 s (7×7) longer.
+  fused loop; a `jax.custom_vjp` whose input gradient is the same kind of sum over the output gradient.
+  XLA CPU runs the grouped primitive as many tiny convolutions: MobileNetV2's 3×3 at 14×14×144, batch
+  128, took 95 ms forward and 268 ms with both gradients, against 3.5 and 62 here; the whole MobileNetV2
+  train step at 28×28 went from 165 to 695 images/s. Each tap is its own slice in the graph, so a layer
+  compiles 0.2 (3×3) to 0.8 s (7×7) longer. Autodiff's gradient of the sum traced twice as slowly
+  (NASNet-A mobile's gradient at 67×67 with the tests' fast-compile options: 21.7 s to trace instead of
+  8.8, 47 s to compile instead of 35).
 
 XLA CPU fuses a cheap-looking elementwise producer into every consumer and recomputes it there; where
 the producer is a 25-term sum and the consumers are a ReLU, a pooling window and their gradients, that
@@ -184,16 +187,51 @@ def matmul_correlate(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], 
     return patches @ kernel.reshape(-1, kernel.shape[-1])
 
 
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def depthwise_correlate(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], pads: Pads) -> jax.Array:
     """Depthwise cross-correlation (groups = C_in, kernel (*k, 1, m·C_in), output channel c·m + j reading
     input channel c) as the sum over taps of strided input slices times the tap's per-channel weights:
-    one fused loop, written to memory once; its gradients are autodiff's slices and products."""
+    one fused loop, written to memory once. Its input gradient is the same kind of sum, over the output
+    gradient (spread by the stride) and the flipped kernel; its kernel gradient one reduction per tap."""
+    return _depthwise_fwd(x, kernel, strides, pads)[0]
+
+
+def _repeat_channels(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """x with each channel repeated for the kernel's channel multiplier m: input channel c feeds c·m + j."""
     multiplier = kernel.shape[-1] // x.shape[-1]
-    if multiplier > 1:
-        x = jnp.repeat(x, multiplier, axis=-1)
-    kernel_size = kernel.shape[:-2]
-    taps = _padded_taps(x, kernel_size, strides, pads)
-    return materialize(sum(tap * kernel[(*offset, 0)] for tap, offset in zip(taps, np.ndindex(*kernel_size))), kernel)
+    return jnp.repeat(x, multiplier, axis=-1) if multiplier > 1 else x
+
+
+def _tap_sum(x: jax.Array, weights: jax.Array, strides: Sequence[int], pads: Pads) -> jax.Array:
+    """Σ_taps padded-input slice · the tap's (C,) weights, for weights of shape (*k, C)."""
+    kernel_size = weights.shape[:-1]
+    return sum(tap * weights[offset] for tap, offset in zip(_padded_taps(x, kernel_size, strides, pads),
+                                                            np.ndindex(*kernel_size)))
+
+
+def _depthwise_fwd(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], pads: Pads):
+    return materialize(_tap_sum(_repeat_channels(x, kernel), kernel[..., 0, :], strides, pads), kernel), (x, kernel)
+
+
+def _depthwise_bwd(strides: tuple[int, ...], pads: Pads, residuals, g: jax.Array):
+    # Autodiff of the forward sum gives the same numbers but transposes every slice into a pad of its own:
+    # twice the tracing and more compilation per layer (NASNet has a hundred 5×5 and 7×7 of them).
+    x, kernel = residuals
+    kernel_size, weights = kernel.shape[:-2], kernel[..., 0, :]
+    # The padded input gradient at p is Σ_k w[k] g_spread[p - k], g_spread holding g[o] at o·s; shifted by
+    # k - 1 and with the padding cut off, that is a stride-1 tap sum with the flipped kernel.
+    spread = lax.pad(g, jnp.zeros((), g.dtype), [(0, 0, 0), *(
+        (k - 1 - lo, n + lo + hi - (o - 1) * s - 1 - hi, s - 1)
+        for k, (lo, hi), n, o, s in zip(kernel_size, pads, x.shape[1:-1], g.shape[1:-1], strides)), (0, 0, 0)])
+    flipped = weights[tuple(slice(None, None, -1) for _ in kernel_size)]
+    dx = _tap_sum(spread, flipped, (1,) * len(kernel_size), ((0, 0),) * len(kernel_size))
+    dx = dx.reshape(*x.shape, -1).sum(-1)  # the channel multiplier's copies of each input channel
+    taps = _padded_taps(_repeat_channels(x, kernel), kernel_size, strides, pads)
+    dw = jnp.stack([jnp.sum(tap * g, axis=tuple(range(g.ndim - 1))) for tap in taps])
+    return materialize(dx, kernel), dw.reshape(kernel.shape)
+
+
+depthwise_correlate.defvjp(_depthwise_fwd, _depthwise_bwd)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2,))

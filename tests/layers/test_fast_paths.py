@@ -133,6 +133,9 @@ def test_chunked_correlate_matches_the_convolution_and_its_gradients(x_shape, k,
     ((2, 8, 7, 2), (5, 5), (1, 1), ((2, 2), (2, 2)), 3),  # three output channels per input channel
     ((2, 11, 5), (7,), (2,), ((3, 3),), 1),  # 1D
     ((1, 5, 6, 4, 2), (3, 3, 3), (1, 2, 1), ((1, 1), (1, 1), (0, 2)), 2),  # 3D
+    ((2, 11, 9, 3), (7, 7), (2, 2), ((3, 3), (2, 4)), 2),  # NASNet's strided 7×7, the stride not filling the input
+    ((2, 12, 10, 3), (5, 5), (3, 3), ((1, 2), (0, 0)), 1),  # the last rows and columns read by no tap
+    ((2, 6, 5), (3,), (2,), ((4, 3),), 1),  # padding wider than the kernel
 ])
 def test_depthwise_correlate_matches_the_grouped_convolution_and_its_gradients(x_shape, k, strides, pads, multiplier,
                                                                                dtype):
