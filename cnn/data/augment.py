@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from cnn import keys
 from cnn.config import ConfigError
 from cnn.data import geometric, photometric
 from cnn.data.mixup import mixup
@@ -50,7 +51,7 @@ _AUGMENT_TAG = int.from_bytes(b"augm", "big")
 
 def augmentation_key(seed: int, step: jax.Array | int) -> jax.Array:
     """The augmentation key of training step `step`; `step` may be traced (e.g. state.step under jit)."""
-    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), _AUGMENT_TAG), step)
+    return jax.random.fold_in(jax.random.fold_in(keys.key(seed), _AUGMENT_TAG), step)
 
 
 def _check_batch(images: jax.Array) -> None:

@@ -61,7 +61,9 @@ def initialized(name: str, input_shape: tuple[int, int, int] | None = None, seed
     import jax
     import jax.numpy as jnp
 
+    from cnn import keys
+
     model_spec = spec(name)
     model = create(name, num_classes=model_spec.num_classes)
     shape = jax.ShapeDtypeStruct((1, *(input_shape or model_spec.input_shape)), jnp.float32)
-    return model, jax.jit(lambda x: model.init(jax.random.key(seed), x, train=False))(shape)
+    return model, jax.jit(lambda x: model.init(keys.key(seed), x, train=False))(shape)

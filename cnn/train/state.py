@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
+from cnn.keys import flat
 from cnn.models.init import reinitialize
 
 
@@ -37,4 +38,4 @@ def create_train_state(
 
     # One compilation: run eagerly, every operation of init and of the optimizer's init compiles on its
     # own (5 s for LeNet-5 on 2 cores).
-    return jax.jit(build)(key)
+    return jax.jit(build)(flat(key))

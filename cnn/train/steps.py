@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from cnn.keys import flat
 from cnn.train.state import TrainState
 
 # (images, step, labels) -> (model input, targets: the labels or distributions [N, classes])
@@ -84,7 +85,7 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, prepare: Prepa
                compute_dtype=None, label_smoothing: float = 0.0,
                aux_loss_weight: float = 0.3) -> tuple[TrainState, dict]:
     """One optimizer update on `batch`; dropout randomness is folded from the step, so replays match."""
-    key = jax.random.fold_in(rng, state.step)
+    key = flat(jax.random.fold_in(rng, state.step))
     mutable = ["batch_stats"] if state.batch_stats else False
     images, targets = _input(batch, state.step, prepare, compute_dtype)
 

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from cnn import keys
 from cnn.config import ConfigError
 from cnn.models import create
 
@@ -115,5 +116,5 @@ def load_source(transfer: ml_collections.ConfigDict, model: ml_collections.Confi
 def random_variables(source: Source, input_shape: tuple[int, ...], seed: int = 0) -> dict[str, Any]:
     """The source's network freshly initialised: the baseline of the linear probes."""
     x = jnp.zeros((1, *input_shape), jnp.float32)
-    return jax.jit(lambda key: source.model.init(key, x, train=False))(jax.random.key(seed))
+    return jax.jit(lambda key: source.model.init(key, x, train=False))(keys.key(seed))
 
