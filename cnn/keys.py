@@ -8,8 +8,8 @@ from counter i, whatever the shape; tests/test_keys.py pins this), so weights, d
 augmentation are exactly those of a plain `jax.random.key`. ResNet-50's initialisation compiles in
 4.3 s instead of 7.6, and a WRN-16-8 train step with dropout in 2.7 s instead of 4.2.
 
-cnn's initialisation, train step and augmentation convert the keys they are given with `flat`, so
-code that passes `jax.random.key(seed)` gets the same numbers, compiled faster.
+`create_train_state` and `train_step` convert the keys they are given with `flat`, so code that passes
+`jax.random.key(seed)` gets the same numbers, compiled faster; augmentation keys start from `key(seed)`.
 """
 
 from __future__ import annotations

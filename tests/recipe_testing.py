@@ -29,8 +29,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 import cnn.models
-from cnn.layers import fast_paths
 from cnn.config import load_config
+from cnn.layers import fast_paths
 from cnn.train import train_and_evaluate
 from cnn.train.metrics import read_metrics
 

@@ -221,7 +221,7 @@ def _depthwise_bwd(strides: tuple[int, ...], pads: Pads, residuals, g: jax.Array
     # The padded input gradient at p is Σ_k w[k] g_spread[p - k], g_spread holding g[o] at o·s; shifted by
     # k - 1 and with the padding cut off, that is a stride-1 tap sum with the flipped kernel.
     spread = lax.pad(g, jnp.zeros((), g.dtype), [(0, 0, 0), *(
-        (k - 1 - lo, n + lo + hi - (o - 1) * s - 1 - hi, s - 1)
+        (k - 1 - lo, n + lo - (o - 1) * s - 1, s - 1)
         for k, (lo, hi), n, o, s in zip(kernel_size, pads, x.shape[1:-1], g.shape[1:-1], strides)), (0, 0, 0)])
     flipped = weights[tuple(slice(None, None, -1) for _ in kernel_size)]
     dx = _tap_sum(spread, flipped, (1,) * len(kernel_size), ((0, 0),) * len(kernel_size))
