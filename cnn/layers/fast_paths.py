@@ -62,6 +62,7 @@ Pads = tuple[tuple[int, int], ...]
 THIN_CHANNELS = 3
 FEW_POSITIONS = 4
 SCATTER_CHANNELS = 8  # at most this many input channels: the input gradient as a product and col2im
+BANDED_WIDTH = 3  # padded last axis at most this many kernel widths: the input gradient as a banded product
 CHUNK_BYTES = 2 * 2**20
 CHUNK_EXAMPLES = 16  # at most, unless that makes more than MAX_CHUNKS chunks
 MAX_CHUNKS = 16  # each chunk is one more kernel-gradient convolution to compile
@@ -280,7 +281,8 @@ def _conv_vjp(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], pads: P
               g: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The convolution's input gradient, and its kernel gradient as a sum over batch chunks."""
     if set(strides) == {1} and kernel.shape[-2] <= SCATTER_CHANNELS:
-        dx = _scatter_input_gradient(g, kernel, pads, x.shape)
+        narrow = x.shape[-2] + sum(pads[-1]) <= BANDED_WIDTH * kernel.shape[-3]
+        dx = (_banded_input_gradient if narrow else _scatter_input_gradient)(g, kernel, pads, x.shape)
     else:
         dx = jax.vjp(lambda a: _conv(a, kernel, pads, strides), x)[1](g)[0]
     per_example = (math.prod(x.shape[1:]) + math.prod(g.shape[1:])) * x.dtype.itemsize
@@ -302,6 +304,31 @@ def _scatter_input_gradient(g: jax.Array, kernel: jax.Array, pads: Pads, x_shape
     inside = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x_shape[1:-1], pads))
     # Materialized: the pooling gradient that consumes it would otherwise redo the 25-term sum per element
     # of its window (LeNet's S2: 3.2 ms of a 17 ms step).
+    return materialize(dx[(slice(None), *inside, slice(None))], kernel)
+
+
+def _banded_input_gradient(g: jax.Array, kernel: jax.Array, pads: Pads, x_shape: Sequence[int]) -> jax.Array:
+    """A stride-1 convolution's input gradient with the last axis's taps folded into matrices: each output
+    row (last axis × C_out) times one banded Toeplitz matrix per tap of the other axes gives that tap's
+    whole padded input row (last axis × C_in), added back at the tap's offset.
+
+    For a narrow last axis (LeNet's C3: 10 outputs, 14 padded inputs, 5 taps) this is one matrix product
+    with 2.8 times the useful multiply-adds, and a col2im of 5 contiguous 84-float rows per input row
+    instead of 25 scattered 6-float ones: LeNet-5's train step at batch 256 went from 17,200 to 22,000
+    images/s. The wasted products grow with the width over the kernel's, hence `BANDED_WIDTH`."""
+    out, padded = g.shape[1:-1], [n + lo + hi for n, (lo, hi) in zip(x_shape[1:-1], pads)]
+    *lead_taps, taps = kernel.shape[:-2]
+    c_in, c_out = kernel.shape[-2:]
+    band = np.zeros((taps, out[-1], padded[-1]), kernel.dtype)  # band[b, o, j]: output o reads input j = o + b
+    for b in range(taps):
+        band[b, np.arange(out[-1]), np.arange(out[-1]) + b] = 1
+    # rows[(o, d), (t, j, c)] = kernel[t, j - o, c, d], t running over the taps of the leading axes
+    rows = jnp.einsum("boj,...bcd->od...jc", band, kernel).reshape(out[-1] * c_out, -1)
+    shares = (g.reshape(-1, out[-1] * c_out) @ rows).reshape(*g.shape[:-2], math.prod(lead_taps), -1)
+    dx = sum(jnp.pad(shares[..., t, :], ((0, 0), *((o, p - n - o) for o, p, n in zip(offset, padded, out)), (0, 0)))
+             for t, offset in enumerate(np.ndindex(*lead_taps)))
+    dx = dx.reshape(g.shape[0], *padded, c_in)
+    inside = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x_shape[1:-1], pads))
     return materialize(dx[(slice(None), *inside, slice(None))], kernel)
 
 

@@ -114,6 +114,10 @@ def test_matmul_correlate_matches_the_convolution_and_its_gradients(x_shape, k, 
     ((3, 6, 6, 8), (1, 1), (2, 2), ((0, 0), (0, 0))),  # a projection shortcut
     ((4, 10, 6), (3,), (1,), ((2, 2),)),
     ((3, 7, 7, 10), (3, 3), (1, 1), ((1, 1), (1, 1))),  # too many channels for the col2im input gradient
+    # narrow enough for the banded input gradient (padded last axis <= BANDED_WIDTH kernel widths)
+    ((3, 8, 8, 6), (5, 5), (1, 1), ((0, 0), (1, 2))),  # LeNet's C3, padded on one side more
+    ((4, 5, 3), (3,), (1,), ((1, 1),)),
+    ((2, 4, 5, 4, 2), (2, 3, 3), (1, 1, 1), ((1, 0), (0, 1), (1, 1))),
 ])
 @pytest.mark.parametrize("chunk_bytes", [1, 10**9], ids=["one_example_chunks", "one_chunk"])
 def test_chunked_correlate_matches_the_convolution_and_its_gradients(x_shape, k, strides, pads, chunk_bytes, dtype,
