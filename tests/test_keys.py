@@ -32,12 +32,19 @@ def threefry_mode(request):
 @pytest.mark.parametrize("draw", DRAWS)
 def test_flat_keys_draw_the_numbers_of_threefry_keys(draw, threefry_mode):
     fn = DRAWS[draw]
-    for shape in SHAPES:
-        # Derived keys too: split and fold_in keep the implementation.
-        ref = jax.random.fold_in(jax.random.split(jax.random.key(11))[1], 5)
-        ours = jax.random.fold_in(jax.random.split(keys.key(11))[1], 5)
-        np.testing.assert_array_equal(fn(ours, shape), fn(ref, shape), err_msg=f"{draw} {shape}")
-        np.testing.assert_array_equal(jax.jit(lambda k: fn(keys.flat(k), shape))(ref), fn(ref, shape))
+
+    @jax.jit  # one program per draw: compiling each shape's draw eagerly took most of this file's minute
+    def both(seed):
+        # Derived keys too: split and fold_in keep the implementation; flat converts a traced key.
+        ref = jax.random.fold_in(jax.random.split(jax.random.key(seed))[1], 5)
+        ours = jax.random.fold_in(jax.random.split(keys.key(seed))[1], 5)
+        return [(fn(ours, shape), fn(keys.flat(ref), shape), fn(ref, shape)) for shape in SHAPES]
+
+    for shape, (ours, converted, ref) in zip(SHAPES, both(11)):
+        np.testing.assert_array_equal(ours, ref, err_msg=f"{draw} {shape}")
+        np.testing.assert_array_equal(converted, ref, err_msg=f"{draw} {shape}")
+    # And outside jit, where each draw is its own program.
+    np.testing.assert_array_equal(fn(keys.key(3), SHAPES[3]), fn(jax.random.key(3), SHAPES[3]))
 
 
 def test_flat_takes_raw_and_batched_keys_and_leaves_other_implementations_alone():
