@@ -12,6 +12,10 @@ convolution's forward pass at a 25th to a 70th. `correlate` and `max_pool` take 
   `jax.custom_vjp` whose forward pass also notes each window's first maximum in row-major window
   order (the element `select_and_scatter` picks) as a small integer, so the backward pass routes the
   cotangent there in one elementwise pass without reading the input again.
+- `windowed_max_pool`: every other max pooling of floats (overlapping, strided or padded windows); the
+  primitive's forward pass, which also notes each window's first maximum, and a backward pass that
+  spreads each window's cotangent back by stride and offset, one fused pass instead of XLA CPU's
+  expansion of select_and_scatter (ResNet-18 at 64×64: 4.6% more images/s).
 - `matmul_correlate`: a convolution with at most `FEW_POSITIONS` output positions as the matrix
   product of its (im2col) patches with the kernel; autodiff of it is matrix products too.
 - `chunked_correlate`, every other ungrouped, undilated convolution: a `jax.custom_vjp` with the
@@ -153,6 +157,56 @@ def _tiled_max_pool_bwd(window: tuple[int, ...], first: jax.Array, g: jax.Array)
 
 
 tiled_max_pool.defvjp(_tiled_max_pool_fwd, _tiled_max_pool_bwd)
+
+
+
+def windowed_max_pool(x: jax.Array, window: tuple[int, ...], strides: tuple[int, ...], pads: Pads) -> jax.Array:
+    """Max pooling over any windows (overlapping, strided, −∞-padded) of x (N, *spatial, C): the primitive's
+    forward pass, and a gradient that routes each cotangent to its window's first maximum (row-major, as
+    select_and_scatter does) noted in the forward pass. XLA CPU expands select_and_scatter into a
+    reduce-window over the input carrying one int32 index array per axis, each as large as the input:
+    ResNet-18's train step at 64×64, batch 64, went from 128 to 134 images/s."""
+    return _windowed_max_pool(x, tuple(window), tuple(strides), tuple(map(tuple, pads)), tuple(x.shape[1:-1]))
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
+def _windowed_max_pool(x: jax.Array, window: tuple[int, ...], strides: tuple[int, ...], pads: Pads,
+                       spatial: tuple[int, ...]) -> jax.Array:
+    return _windowed_max_pool_fwd(x, window, strides, pads, spatial)[0]
+
+
+def _pool_taps(x: jax.Array, window: tuple[int, ...], strides: tuple[int, ...], pads: Pads) -> list[jax.Array]:
+    """The (N, *out, C) slice of the −∞-padded input at each window offset, offsets in row-major order."""
+    padded = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=-np.inf)
+    out = [(n - k) // s + 1 for n, k, s in zip(padded.shape[1:-1], window, strides)]
+    return [padded[(slice(None), *(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, strides, out)),
+                    slice(None))] for offset in np.ndindex(*window)]
+
+
+def _windowed_max_pool_fwd(x: jax.Array, window: tuple[int, ...], strides: tuple[int, ...], pads: Pads,
+                           spatial: tuple[int, ...]):
+    init = np.array(-np.inf, x.dtype)
+    y = lax.reduce_window(x, init, lax.max, (1, *window, 1), (1, *strides, 1), ((0, 0), *pads, (0, 0)))
+    size = math.prod(window)
+    first = jnp.full(y.shape, size, np.int8 if size <= 127 else np.int32)
+    for t, tap in reversed(list(enumerate(_pool_taps(x, window, strides, pads)))):
+        first = jnp.where(tap == y, jnp.asarray(t, first.dtype), first)
+    return y, first
+
+
+def _windowed_max_pool_bwd(window: tuple[int, ...], strides: tuple[int, ...], pads: Pads, spatial: tuple[int, ...],
+                           first: jax.Array, g: jax.Array):
+    zero = jnp.zeros((), g.dtype)
+    # Tap t of output o sits at o·s + offset in the padded input: g spread by the stride, shifted by the offset.
+    dx = sum(lax.pad(jnp.where(first == t, g, zero), zero, [(0, 0, 0), *(
+        (o, n + lo + hi - o - (m - 1) * s - 1, s - 1)
+        for o, s, n, (lo, hi), m in zip(offset, strides, spatial, pads, g.shape[1:-1])), (0, 0, 0)])
+        for t, offset in enumerate(np.ndindex(*window)))
+    inside = tuple(slice(lo, lo + n) for n, (lo, _) in zip(spatial, pads))
+    return (dx[(slice(None), *inside, slice(None))],)
+
+
+_windowed_max_pool.defvjp(_windowed_max_pool_fwd, _windowed_max_pool_bwd)
 
 
 # ---- convolutions -------------------------------------------------------------------------------

@@ -114,8 +114,10 @@ def _as_float(x: jax.Array) -> jax.Array:
 def _extreme_pool(x, window, stride, padding, ceil_mode: bool, largest: bool, what: str) -> jax.Array:
     ks, strides, pads, _, _ = _windows(x, window, stride, padding, what, ceil_mode)
     floating = jnp.issubdtype(x.dtype, jnp.floating)
-    if largest and floating and fast_paths.enabled() and fast_paths.tiles(x.shape, ks, strides, pads):
-        return fast_paths.tiled_max_pool(x, ks)
+    if largest and floating and fast_paths.enabled():
+        if fast_paths.tiles(x.shape, ks, strides, pads):
+            return fast_paths.tiled_max_pool(x, ks)
+        return fast_paths.windowed_max_pool(x, ks, strides, pads)
     return _reduce(x, _extreme(x.dtype, not largest), lax.max if largest else lax.min, ks, strides, pads)
 
 

@@ -192,9 +192,35 @@ def test_the_layers_take_the_fast_paths_on_cpu_and_the_plain_primitives_within_p
     assert fast_paths.enabled()
 
 
-def test_integer_and_overlapping_pools_keep_the_plain_path():
+def test_only_tiling_pools_take_the_tiled_path_and_integer_pools_the_plain_one():
     assert not fast_paths.tiles((1, 6, 6, 1), (3, 3), (2, 2), [(0, 0), (0, 0)])
     assert not fast_paths.tiles((1, 7, 6, 1), (2, 2), (2, 2), [(0, 0), (0, 0)])
     assert not fast_paths.tiles((1, 6, 6, 1), (2, 2), (2, 2), [(1, 1), (0, 0)])
     y = max_pool(jnp.arange(16, dtype=jnp.int32).reshape(1, 4, 4, 1), 2)
     np.testing.assert_array_equal(y[0, :, :, 0], [[5, 7], [13, 15]])
+    grad = jax.grad(lambda a: max_pool(a, 3, 2, padding=1).sum())
+    assert "select_and_scatter_add" not in _primitives(grad, jnp.ones((1, 8, 8, 1)))
+    with fast_paths.plain():
+        assert "select_and_scatter_add" in _primitives(lambda a: grad(a), jnp.ones((1, 8, 8, 1)))
+
+
+@pytest.mark.parametrize("shape, window, strides, pads", [
+    ((2, 9, 9, 3), (3, 3), (2, 2), ((1, 1), (1, 1))),  # ResNet's stem pool
+    ((2, 8, 7, 2), (3, 3), (2, 2), ((0, 1), (1, 0))),  # padded on one side only
+    ((2, 7, 7, 2), (3, 3), (1, 1), ((1, 1), (1, 1))),  # GoogLeNet's pool branch: stride 1, every pixel in 9 windows
+    ((2, 10, 3), (3,), (1,), ((1, 1),)),
+    ((1, 5, 6, 4, 2), (2, 3, 2), (1, 2, 1), ((0, 1), (1, 1), (0, 0))),
+    ((2, 10, 10, 2), (2, 2), (3, 3), ((0, 0), (0, 0))),  # stride beyond the window: pixels in no window
+    ((1, 131, 1), (128,), (1,), ((0, 0),)),  # 128 elements per window: an int32 index
+])
+def test_windowed_max_pool_gradient_is_select_and_scatters_even_with_ties(shape, window, strides, pads):
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(np.maximum(rng.integers(-2, 3, shape), 0).astype(np.float32))
+    plain = lambda a: lax.reduce_window(a, -jnp.inf, lax.max, (1, *window, 1), (1, *strides, 1),  # noqa: E731
+                                        ((0, 0), *pads, (0, 0)))
+    y, vjp = jax.vjp(lambda a: fast_paths.windowed_max_pool(a, window, strides, pads), x)
+    y_ref, vjp_ref = jax.vjp(plain, x)
+    # Integer cotangents: where windows overlap, the sums each pixel receives are exact in any order.
+    g = jnp.asarray(rng.integers(-50, 50, y.shape).astype(np.float32))
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(vjp(g)[0], vjp_ref(g)[0])
