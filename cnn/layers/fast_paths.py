@@ -103,6 +103,17 @@ def _conv(x: jax.Array, kernel: jax.Array, pads: Pads, strides: Sequence[int] | 
                                     dimension_numbers=channels_last(rank))
 
 
+def _padded_taps(x: jax.Array, kernel_size: Sequence[int], strides: Sequence[int],
+                 pads: Pads, fill: float = 0.0) -> Iterator[jax.Array]:
+    """The (N, *out, C) slice of the `fill`-padded input each kernel (or window) tap reads, taps in
+    row-major order."""
+    x = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=fill)
+    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], kernel_size, strides)]
+    for offset in np.ndindex(*kernel_size):
+        yield x[(slice(None), *(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, strides, out)),
+                 slice(None))]
+
+
 # ---- max pooling --------------------------------------------------------------------------------
 
 def tiles(shape: Sequence[int], window: Sequence[int], strides: Sequence[int], pads: Sequence[tuple[int, int]]) -> bool:
@@ -159,7 +170,6 @@ def _tiled_max_pool_bwd(window: tuple[int, ...], first: jax.Array, g: jax.Array)
 tiled_max_pool.defvjp(_tiled_max_pool_fwd, _tiled_max_pool_bwd)
 
 
-
 def windowed_max_pool(x: jax.Array, window: tuple[int, ...], strides: tuple[int, ...], pads: Pads) -> jax.Array:
     """Max pooling over any windows (overlapping, strided, −∞-padded) of x (N, *spatial, C): the primitive's
     forward pass, and a gradient that routes each cotangent to its window's first maximum (row-major, as
@@ -175,21 +185,13 @@ def _windowed_max_pool(x: jax.Array, window: tuple[int, ...], strides: tuple[int
     return _windowed_max_pool_fwd(x, window, strides, pads, spatial)[0]
 
 
-def _pool_taps(x: jax.Array, window: tuple[int, ...], strides: tuple[int, ...], pads: Pads) -> list[jax.Array]:
-    """The (N, *out, C) slice of the −∞-padded input at each window offset, offsets in row-major order."""
-    padded = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=-np.inf)
-    out = [(n - k) // s + 1 for n, k, s in zip(padded.shape[1:-1], window, strides)]
-    return [padded[(slice(None), *(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, strides, out)),
-                    slice(None))] for offset in np.ndindex(*window)]
-
-
 def _windowed_max_pool_fwd(x: jax.Array, window: tuple[int, ...], strides: tuple[int, ...], pads: Pads,
                            spatial: tuple[int, ...]):
     init = np.array(-np.inf, x.dtype)
     y = lax.reduce_window(x, init, lax.max, (1, *window, 1), (1, *strides, 1), ((0, 0), *pads, (0, 0)))
     size = math.prod(window)
     first = jnp.full(y.shape, size, np.int8 if size <= 127 else np.int32)
-    for t, tap in reversed(list(enumerate(_pool_taps(x, window, strides, pads)))):
+    for t, tap in reversed(list(enumerate(_padded_taps(x, window, strides, pads, fill=-np.inf)))):
         first = jnp.where(tap == y, jnp.asarray(t, first.dtype), first)
     return y, first
 
@@ -223,17 +225,6 @@ def correlate(x: jax.Array, kernel: jax.Array, strides: Sequence[int], pads: Seq
     if x.ndim == 4 and kernel.shape[-2] <= THIN_CHANNELS and set(strides) == {1}:
         return thin_correlate(x, kernel, pads)
     return chunked_correlate(x, kernel, strides, pads)
-
-
-def _padded_taps(x: jax.Array, kernel_size: Sequence[int], strides: Sequence[int],
-                 pads: Pads) -> Iterator[jax.Array]:
-    """The (N, *out, C) slice of the padded input each kernel tap multiplies, taps in the kernel's
-    row-major order."""
-    x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
-    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], kernel_size, strides)]
-    for offset in np.ndindex(*kernel_size):
-        yield x[(slice(None), *(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, strides, out)),
-                 slice(None))]
 
 
 def matmul_correlate(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], pads: Pads) -> jax.Array:
